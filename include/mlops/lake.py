@@ -1,0 +1,232 @@
+"""The data lake: date partitions in zones, on the local filesystem or on S3 (boto3).
+
+Layout under the lake root::
+
+    landing/<dataset>/ds=YYYY-MM-DD/part-0.parquet       what the source gave us, as landed
+    curated/<dataset>/ds=YYYY-MM-DD/part-0.parquet       passed validation; the only zone training reads
+    quarantine/<dataset>/ds=YYYY-MM-DD/part-0.parquet    failed validation, with validation.json beside it
+    reports/<kind>/<dataset>/ds=YYYY-MM-DD/...           validation results, decisions, drift reports
+
+Writing a partition replaces it whole, so a re-run or backfill of a day is idempotent. A day lives in
+at most one of curated/quarantine: publishing removes the quarantined copy and vice versa.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ZONES = ("landing", "curated", "quarantine", "reports")
+DATA_FILE = "part-0.parquet"
+
+
+class Storage(Protocol):
+    """The few object-store operations the lake needs."""
+
+    def read_bytes(self, key: str) -> bytes: ...
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+    def uri(self, key: str) -> str: ...
+
+
+class LocalStorage:
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: readers see the old or the new file, never half of one
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.exists():
+            return []
+        return sorted(
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+
+    def delete_prefix(self, prefix: str) -> None:
+        path = self._path(prefix)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+
+class S3Storage:
+    """S3 through boto3. ``client`` is a boto3 S3 client (the caller owns credentials)."""
+
+    def __init__(self, root: str, client: Any) -> None:
+        without = root[len("s3://") :]
+        self.bucket, _, prefix = without.partition("/")
+        self.prefix = prefix.strip("/")
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        return bool(self.list(key))
+
+    def list(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk})
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+def storage_for(root: str, s3_client: Any = None) -> Storage:
+    if root.startswith("s3://"):
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        return S3Storage(root, s3_client)
+    return LocalStorage(root)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    zone: str
+    dataset: str
+    ds: str
+    rows: int
+    uri: str
+    content_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "zone": self.zone,
+            "dataset": self.dataset,
+            "ds": self.ds,
+            "rows": self.rows,
+            "uri": self.uri,
+            "content_hash": self.content_hash,
+        }
+
+
+def partition_prefix(zone: str, dataset: str, ds: str | dt.date) -> str:
+    if zone not in ZONES:
+        raise ValueError(f"unknown zone {zone!r}")
+    return f"{zone}/{dataset}/ds={_iso(ds)}"
+
+
+def _iso(ds: str | dt.date) -> str:
+    return ds.isoformat() if isinstance(ds, dt.date) else dt.date.fromisoformat(ds).isoformat()
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+class Lake:
+    """Date-partitioned zones over a ``Storage``."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @classmethod
+    def at(cls, root: str, s3_client: Any = None) -> Lake:
+        return cls(storage_for(root, s3_client))
+
+    # -- partitions ---------------------------------------------------------------------
+    def write_partition(self, zone: str, dataset: str, ds: str | dt.date, frame: pd.DataFrame) -> PartitionInfo:
+        """Replace the partition with ``frame``."""
+        data = frame_to_parquet(frame)
+        prefix = partition_prefix(zone, dataset, ds)
+        self.storage.delete_prefix(prefix)
+        key = f"{prefix}/{DATA_FILE}"
+        self.storage.write_bytes(key, data)
+        return PartitionInfo(zone, dataset, _iso(ds), len(frame), self.storage.uri(key), _sha256(data))
+
+    def read_partition(self, zone: str, dataset: str, ds: str | dt.date, columns: list[str] | None = None):
+        import pandas as pd
+
+        key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
+        return pd.read_parquet(io.BytesIO(self.storage.read_bytes(key)), columns=columns)
+
+    def partition_info(self, zone: str, dataset: str, ds: str | dt.date) -> PartitionInfo | None:
+        import pyarrow.parquet as pq
+
+        key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
+        if not self.storage.exists(key):
+            return None
+        data = self.storage.read_bytes(key)
+        rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+        return PartitionInfo(zone, dataset, _iso(ds), rows, self.storage.uri(key), _sha256(data))
+
+    def has_partition(self, zone: str, dataset: str, ds: str | dt.date) -> bool:
+        return self.storage.exists(f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}")
+
+    def delete_partition(self, zone: str, dataset: str, ds: str | dt.date) -> None:
+        self.storage.delete_prefix(partition_prefix(zone, dataset, ds))
+
+    def list_partitions(self, zone: str, dataset: str) -> list[str]:
+        """ISO dates of the partitions present in ``zone``."""
+        days = set()
+        for key in self.storage.list(f"{zone}/{dataset}/"):
+            part = key.split("/")[2]
+            if part.startswith("ds=") and key.endswith(DATA_FILE):
+                days.add(part[3:])
+        return sorted(days)
+
+    # -- small JSON documents -----------------------------------------------------------
+    def write_json(self, key: str, document: Any) -> str:
+        self.storage.write_bytes(key, json.dumps(document, indent=2, sort_keys=True, default=str).encode())
+        return self.storage.uri(key)
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.storage.read_bytes(key))
+
+    def report_key(self, kind: str, dataset: str, ds: str | dt.date, name: str) -> str:
+        return f"reports/{kind}/{dataset}/ds={_iso(ds)}/{name}"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,193 @@
+"""Champion/challenger through MLflow registry aliases (never stages).
+
+- ``champion_version``: which version the ``champion`` alias points at, or None.
+- ``evaluate``: challenger and champion scored on the same holdout; the decision is written as a JSON
+  artifact in the challenger's run and as version tags.
+- ``promote``: compare-and-set of the ``champion`` alias against the champion read at evaluation
+  time. The alias is moved in one call (never deleted first), so it never points at nothing; the
+  previous champion is recorded on the new version for rollback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from include.mlops.config import PipelineConfig
+from include.mlops.evaluation import Decision, compute_metrics, decide
+from include.mlops.exceptions import PromotionConflict, PromotionRejected
+from include.mlops.training import CHALLENGER, CHAMPION, score
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def champion_version(client: Any, model_name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower() or "does not exist" in str(exc):
+            return None
+        raise
+
+
+def load_version(model_name: str, version: str):
+    """Load a model from its registry URI (models are only ever loaded from the registry)."""
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model_name: str
+    challenger_version: str
+    champion_version: str | None
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    holdout_rows: int
+    decision: Decision
+    evaluated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame) -> Evaluation:
+    """Score challenger and champion on ``holdout`` and decide. Records the decision in MLflow."""
+    import math
+
+    name, task, target = cfg.model.name, cfg.dataset.task, cfg.dataset.target
+    champion = champion_version(client, name)
+    y = holdout[target].to_numpy()
+    chal_model = load_version(name, challenger)
+    chal_metrics = compute_metrics(task, y, score(chal_model, holdout, task))
+    champ_metrics = None
+    if champion == challenger:
+        decision = Decision(
+            False,
+            f"version {challenger} is already the champion; nothing to promote",
+            cfg.evaluation.primary_metric,
+            cfg.evaluation.direction,
+            chal_metrics[cfg.evaluation.primary_metric],
+            chal_metrics[cfg.evaluation.primary_metric],
+            0.0,
+            cfg.evaluation.min_improvement,
+            cfg.evaluation.floor,
+        )
+    else:
+        if champion is not None:
+            champ_metrics = compute_metrics(task, y, score(load_version(name, champion), holdout, task))
+        decision = decide(chal_metrics, champ_metrics, cfg.evaluation)
+    evaluation = Evaluation(
+        model_name=name,
+        challenger_version=challenger,
+        champion_version=champion,
+        challenger_metrics=chal_metrics,
+        champion_metrics=champ_metrics,
+        holdout_rows=len(holdout),
+        decision=decision,
+        evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    version = client.get_model_version(name, challenger)
+    if version.run_id:
+        client.log_dict(version.run_id, _json_clean(evaluation.as_dict()), f"evaluation/decision_v{challenger}.json")
+        for key, value in chal_metrics.items():
+            if math.isfinite(value):
+                client.log_metric(version.run_id, f"eval_{key}", value)
+    tags = {
+        "evaluation.decision": "promote" if decision.promote else "reject",
+        "evaluation.reason": decision.reason[:4000],
+        "evaluation.primary_metric": decision.primary_metric,
+        "evaluation.challenger_value": f"{decision.challenger_value:.6f}",
+        "evaluation.champion_version": champion or "none",
+        "evaluation.champion_value": "none" if decision.champion_value is None else f"{decision.champion_value:.6f}",
+        "evaluation.evaluated_at": evaluation.evaluated_at,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, challenger, key, value)
+    return evaluation
+
+
+def _json_clean(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_clean(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    model_name: str
+    champion_version: str
+    previous_champion: str | None
+    promoted_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def promote(
+    client: Any,
+    model_name: str,
+    challenger: str,
+    expected_champion: str | None,
+    *,
+    promote_decision: bool,
+    reason: str,
+    actor: str,
+) -> PromotionResult:
+    """Move ``champion`` to ``challenger`` if the decision blessed it and the champion has not moved."""
+    if not promote_decision:
+        client.set_model_version_tag(model_name, challenger, "promotion.status", "rejected")
+        raise PromotionRejected(f"{model_name} version {challenger} was not promoted: {reason}")
+    tags = client.get_model_version(model_name, challenger).tags
+    if tags.get("evaluation.decision") != "promote":
+        raise PromotionRejected(
+            f"{model_name} version {challenger} has no 'promote' evaluation tag "
+            f"(evaluation.decision={tags.get('evaluation.decision')!r}); run the evaluation first"
+        )
+    current = champion_version(client, model_name)
+    if current == challenger:
+        log.info("%s version %s is already champion (an earlier attempt promoted it)", model_name, challenger)
+        return PromotionResult(model_name, challenger, tags.get("promotion.previous_champion"),
+                               tags.get("promotion.promoted_at", ""))  # fmt: skip
+    if current != expected_champion:
+        raise PromotionConflict(
+            f"the champion of {model_name} moved from {expected_champion or 'none'} to {current} after version "
+            f"{challenger} was evaluated against it; clear the evaluate task to re-evaluate against the new champion"
+        )
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    for key, value in {
+        "promotion.status": "champion",
+        "promotion.previous_champion": current or "none",
+        "promotion.promoted_at": now,
+        "promotion.promoted_by": actor,
+    }.items():
+        client.set_model_version_tag(model_name, challenger, key, value)
+    client.set_registered_model_alias(model_name, CHAMPION, challenger)  # moves in place: never unset
+    if current is not None:
+        client.set_model_version_tag(model_name, current, "promotion.status", f"superseded by {challenger}")
+    client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, challenger))
+    log.info("%s champion moved %s -> %s", model_name, current or "none", challenger)
+    return PromotionResult(model_name, challenger, current, now)
+
+
+def _history(client: Any, model_name: str, newest: str) -> str:
+    previous = client.get_registered_model(model_name).tags.get("champion_history", "")
+    versions = [v for v in previous.split(",") if v] + [newest]
+    return ",".join(versions[-50:])
+
+
+__all__ = ["CHALLENGER", "CHAMPION", "Evaluation", "PromotionResult", "champion_version", "evaluate", "promote"]

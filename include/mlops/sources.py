@@ -1,0 +1,107 @@
+"""Where a day's batch comes from: the built-in simulator, or the user's own CSV/Parquet data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import TYPE_CHECKING, Any
+
+from include.mlops.config import PipelineConfig
+from include.mlops.exceptions import SourceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _files(uri: str, storage_client: Any = None) -> list[str]:
+    """The data files at ``uri``: the file itself, or every csv/parquet file below a folder/prefix."""
+    suffixes = (".csv", ".parquet", ".pq", ".csv.gz")
+    if uri.startswith("s3://"):
+        from include.mlops.lake import S3Storage
+
+        storage = S3Storage(uri, storage_client or _boto3_client())
+        keys = storage.list("")
+        found = [storage.uri(k) for k in keys if k.endswith(suffixes)]
+        return found or ([uri] if uri.endswith(suffixes) else [])
+    from pathlib import Path
+
+    path = Path(uri)
+    if path.is_file():
+        return [str(path)]
+    if path.is_dir():
+        return sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+    return []
+
+
+def _boto3_client():
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _read_one(location: str, fmt: str | None, storage_client: Any = None) -> pd.DataFrame:
+    import pandas as pd
+
+    kind = fmt or ("csv" if location.endswith((".csv", ".csv.gz")) else "parquet")
+    if location.startswith("s3://"):
+        bucket, _, key = location[len("s3://") :].partition("/")
+        body = (storage_client or _boto3_client()).get_object(Bucket=bucket, Key=key)["Body"].read()
+        handle: Any = io.BytesIO(body)
+        compression = "gzip" if location.endswith(".gz") else None
+    else:
+        handle = location
+        compression = "infer"
+    if kind == "csv":
+        return pd.read_csv(handle, compression=compression)
+    return pd.read_parquet(handle)
+
+
+def read_source(cfg: PipelineConfig, storage_client: Any = None) -> pd.DataFrame:
+    """The user's whole dataset (every file at ``dataset.uri``), timestamp column parsed to UTC."""
+    import pandas as pd
+
+    uri = cfg.dataset.uri
+    if uri is None:
+        raise SourceError("read_source needs `dataset.uri`; the simulator has no whole-history file")
+    files = _files(uri, storage_client)
+    if not files:
+        raise SourceError(
+            f"no CSV or Parquet file found at dataset.uri={uri!r} (config {cfg.source_path}); "
+            "point it at a file or a folder holding .csv/.parquet files"
+        )
+    frame = pd.concat([_read_one(f, cfg.dataset.format, storage_client) for f in files], ignore_index=True)
+    ts = cfg.dataset.timestamp_column
+    if ts not in frame.columns:
+        raise SourceError(
+            f"timestamp column {ts!r} (dataset.timestamp_column) is not in {uri}; "
+            f"columns are: {', '.join(map(str, frame.columns))}"
+        )
+    try:
+        frame[ts] = pd.to_datetime(frame[ts], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise SourceError(f"column {ts!r} in {uri} cannot be parsed as timestamps: {exc}") from exc
+    return frame
+
+
+def days_in_source(cfg: PipelineConfig, storage_client: Any = None) -> list[dt.date]:
+    frame = read_source(cfg, storage_client)
+    return sorted({d.date() for d in frame[cfg.dataset.timestamp_column].dt.floor("D")})
+
+
+def load_day(cfg: PipelineConfig, day: dt.date, storage_client: Any = None) -> pd.DataFrame:
+    """The batch of ``day`` (UTC) from the configured source. May be empty; validation decides."""
+    if cfg.dataset.uri is None:
+        from include.mlops.simulator import generate_day, inject_fault
+
+        sim = cfg.simulator
+        start = dt.date.fromisoformat(sim.scenario_start) if sim.scenario_start else None
+        frame = generate_day(
+            day, seed=sim.seed, rows_per_day=sim.rows_per_day, scenario=sim.scenario, scenario_start=start
+        )
+        fault = sim.faults.get(day.isoformat())
+        return inject_fault(frame, fault, seed=sim.seed) if fault else frame
+    frame = read_source(cfg, storage_client)
+    ts = frame[cfg.dataset.timestamp_column]
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    mask = (ts >= start) & (ts < start + dt.timedelta(days=1))
+    return frame.loc[mask].reset_index(drop=True)

@@ -1,0 +1,178 @@
+"""Great Expectations 1.x gate for a batch, with suites kept as data.
+
+``validate_frame`` runs a suite on a DataFrame in an ephemeral GX context (no project folder, no
+network) and returns a JSON-safe ``ValidationSummary``: per failed expectation its type, column and
+how many rows broke it. ``derive_suite`` writes a reasonable suite for a user's own data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from include.mlops.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed: Any = None
+    sample: list[Any] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        where = f"column {self.column!r}" if self.column else "table"
+        if self.error:
+            what = f"could not run: {self.error}"
+        elif self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f} %)" if self.unexpected_percent is not None else ""
+            what = f"{self.unexpected_count} rows{pct} failed"
+            if self.sample:
+                what += f", e.g. {self.sample[:5]}"
+        else:
+            what = f"observed {self.observed!r}"
+        return f"{self.expectation} on {where}: {what}"
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    suite: str
+    success: bool
+    rows: int
+    evaluated: int
+    failed: list[FailedExpectation]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def message(self, partition: str) -> str:
+        lines = [
+            f"batch {partition} failed {len(self.failed)} of {self.evaluated} expectations "
+            f"of suite {self.suite!r} ({self.rows} rows):"
+        ]
+        lines += [f"  - {f.describe()}" for f in self.failed]
+        return "\n".join(lines)
+
+
+def load_suite(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        suite = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"expectation suite {path} does not exist (dataset.suite in the config)") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"expectation suite {path} is not valid JSON: {exc}") from exc
+    if not isinstance(suite, dict) or not suite.get("name") or not isinstance(suite.get("expectations"), list):
+        raise ConfigError(f"expectation suite {path} needs a `name` and a list of `expectations`")
+    return suite
+
+
+def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_column: str, task: str) -> dict[str, Any]:
+    """A suite derived from a sample of the user's data: schema, nulls, ranges with slack, category sets."""
+    import pandas as pd
+
+    exps: list[dict[str, Any]] = [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": None}},
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {"column_set": [str(c) for c in frame.columns], "exact_match": False},
+        },
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": timestamp_column}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
+    ]
+    for col in frame.columns:
+        if col in (timestamp_column,):
+            continue
+        series = frame[col]
+        if col != target and series.notna().all():
+            exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col}, "meta": {"derived": True}})
+        if pd.api.types.is_bool_dtype(series):
+            continue
+        if pd.api.types.is_numeric_dtype(series):
+            lo, hi = series.min(), series.max()
+            if pd.isna(lo):
+                continue
+            span = float(hi - lo) or abs(float(hi)) or 1.0
+            exps.append(
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": col, "min_value": float(lo) - span, "max_value": float(hi) + span},
+                    "meta": {"derived": True, "observed_min": float(lo), "observed_max": float(hi)},
+                }
+            )
+        elif col == target or series.nunique(dropna=True) <= 50:
+            values = sorted(str(v) for v in series.dropna().unique())
+            if col == target and task == "classification":
+                values = sorted(series.dropna().unique().tolist())
+            exps.append(
+                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}}
+            )
+    return {"name": name, "meta": {"derived_from_rows": len(frame)}, "expectations": exps}
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSummary:
+    """Run ``suite`` against ``frame`` and summarise what failed."""
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_pandas("lake").add_dataframe_asset("batch")
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+    gx_suite = ExpectationSuite(
+        name=suite["name"],
+        expectations=[{"type": e["type"], "kwargs": e.get("kwargs", {}), "meta": e.get("meta")} for e in suite["expectations"]],
+    )
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+    failed: list[FailedExpectation] = []
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        res = r.result or {}
+        info = r.exception_info or {}
+        error = None
+        if info.get("raised_exception"):
+            error = str(info.get("exception_message", "")).splitlines()[0][:300] or "exception"
+        else:  # GX 1.x nests exception info per metric
+            for value in info.values() if isinstance(info, dict) else []:
+                if isinstance(value, dict) and value.get("raised_exception"):
+                    error = str(value.get("exception_message", "")).splitlines()[0][:300]
+                    break
+        failed.append(
+            FailedExpectation(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                unexpected_count=res.get("unexpected_count"),
+                unexpected_percent=_json_safe(res.get("unexpected_percent")),
+                observed=_json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
+                sample=[_json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
+                error=error,
+            )
+        )
+    return ValidationSummary(
+        suite=suite["name"],
+        success=bool(result.success),
+        rows=len(frame),
+        evaluated=len(result.results),
+        failed=failed,
+    )
