@@ -57,28 +57,56 @@ class TrainingData:
     content_hash: str
 
 
-def assemble_window(lake: Lake, cfg: PipelineConfig, window: Window, columns: list[str] | None = None) -> TrainingData:
-    """Read the curated partitions of ``window``. Quarantined or missing days are skipped and reported."""
+def assemble_window(
+    lake: Lake,
+    cfg: PipelineConfig,
+    window: Window,
+    columns: list[str] | None = None,
+    expected: dict[str, str] | None = None,
+    holdout_only: bool = False,
+) -> TrainingData:
+    """Read the curated partitions of ``window``. Quarantined or missing days are skipped and reported.
+
+    ``expected`` (ds -> content hash, from an earlier check) pins the exact partitions: a partition
+    that changed or vanished since then raises instead of silently training on other data.
+    """
     import pandas as pd
 
     dataset = cfg.dataset.name
     available = set(lake.list_partitions("curated", dataset))
     frames, partitions, missing = [], [], []
-    for day in window.days():
+    days = window.days()
+    if holdout_only:
+        days = [d for d in days if d >= window.holdout_start]
+    for day in days:
         ds = day.isoformat()
+        if expected is not None and ds not in expected:
+            missing.append(ds)
+            continue
         if ds not in available:
+            if expected is not None:
+                raise InsufficientData(
+                    f"curated partition {dataset} ds={ds} was checked but is gone; re-run the whole DAG run"
+                )
             missing.append(ds)
             continue
         info = lake.partition_info("curated", dataset, ds)
+        if expected is not None and info.content_hash != expected[ds]:
+            raise InsufficientData(
+                f"curated partition {dataset} ds={ds} changed after it was checked "
+                f"(hash {expected[ds][:12]} -> {info.content_hash[:12]}); re-run the whole DAG run"
+            )
         frame = lake.read_partition("curated", dataset, ds, columns=columns)
         frame["__ds"] = ds
         frames.append(frame)
         partitions.append({"ds": ds, "rows": info.rows, "content_hash": info.content_hash, "uri": info.uri})
-    if not frames:
+    if not frames and not holdout_only:
         raise InsufficientData(
             f"no curated partitions of {dataset!r} between {window.start} and {window.end} (exclusive); "
             "run or backfill ingest_and_validate for those days first"
         )
+    if not frames:
+        raise InsufficientData(f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}")
     data = pd.concat(frames, ignore_index=True)
     holdout_mask = data["__ds"] >= window.holdout_start.isoformat()
     train = data.loc[~holdout_mask].drop(columns="__ds").reset_index(drop=True)
@@ -108,6 +136,20 @@ def check_training_frame(train: pd.DataFrame, holdout: pd.DataFrame, cfg: Pipeli
             f"training frame has a single class in {target!r} ({train[target].iloc[0]!r}); "
             "a classifier needs both classes: widen window_days"
         )
+
+
+def training_suite(cfg: PipelineConfig) -> dict[str, Any]:
+    """The GX suite a training frame must pass: enough rows, every row labelled, labels of the right kind."""
+    target = cfg.dataset.target
+    exps: list[dict[str, Any]] = [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": cfg.training.min_rows}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": target}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
+    ]
+    if cfg.dataset.task == "classification":
+        exps.append({"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}})
+        exps.append({"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": target, "min_value": 2}})
+    return {"name": f"{cfg.dataset.name}_training_frame", "expectations": exps}
 
 
 def feature_columns(frame: pd.DataFrame, cfg: PipelineConfig) -> tuple[list[str], list[str]]:

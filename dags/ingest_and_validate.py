@@ -1,0 +1,67 @@
+"""
+### ingest_and_validate
+
+**What it does.** Every day, lands the previous day's batch from the configured source into the lake
+(`landing/<dataset>/ds=YYYY-MM-DD`), validates it with the dataset's Great Expectations suite, then
+publishes it to `curated/` and emits the `mlops_curated_batch` asset event, or moves it to
+`quarantine/` with `validation.json` beside it and fails.
+
+**When.** Daily at 00:00 UTC for the day that just ended (the run's data interval). Backfill a range
+with `airflow backfill create --dag-id ingest_and_validate --from-date 2026-01-01 --to-date 2026-01-31`
+or from the UI (Trigger > Backfill). Re-running a day replaces that day's partitions only.
+
+**Params.** `ds` (optional `YYYY-MM-DD`): process this day instead of the data interval's.
+
+**When it fails.** `validate_batch` failed: the log lists each failed expectation, its column and how
+many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source and clear the
+task (the day is re-landed), or leave the day quarantined. `land_batch` failed: the source is
+unreachable or the config is wrong; the message says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
+
+from mlops_airflow.assets import CURATED_BATCH
+from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
+
+DS = "{{ params.ds or '' }}"
+
+
+@dag(
+    dag_id="ingest_and_validate",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    dagrun_timeout=dt.timedelta(hours=2),
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=15),
+        "execution_timeout": dt.timedelta(minutes=20),
+    },
+    params={
+        "ds": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Process this day (YYYY-MM-DD) instead of the run's data interval.",
+        ),
+    },
+    tags=["mlops", "ingestion", "great-expectations"],
+    doc_md=__doc__,
+)
+def ingest_and_validate():
+    land = LandBatchOperator(task_id="land_batch", ds=DS)
+    validate = GxValidateBatchOperator(task_id="validate_batch", ds=DS, execution_timeout=dt.timedelta(minutes=30))
+    publish = PublishBatchOperator(task_id="publish_batch", ds=DS, outlets=[CURATED_BATCH])
+    land >> validate >> publish
+
+
+ingest_and_validate()

@@ -1,0 +1,91 @@
+"""Land, validate (Great Expectations) and publish one day's batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_airflow.operators.base import BatchQuarantined, MlopsOperator
+from mlops_airflow.runtime import json_safe, partition_day
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class LandBatchOperator(MlopsOperator):
+    """Copy the day's batch from the configured source into the lake's landing zone (replacing it)."""
+
+    template_fields: Sequence[str] = ("ds",)
+
+    def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ds = ds  # None: the start of the run's data interval
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.ingest import land_batch
+
+        day = partition_day(context, self.ds)
+        cfg = self.config
+        self.begin("land %s ds=%s from %s (config %s)", cfg.dataset.name, day, cfg.dataset.uri or "the simulator",
+                   cfg.source_path)  # fmt: skip
+        info = land_batch(cfg, self.lake, day, self.source_client())
+        self.outcome("landed %d rows at %s", info.rows, info.uri)
+        return info.as_dict()
+
+
+class GxValidateBatchOperator(MlopsOperator):
+    """Validate the landed batch with the dataset's Great Expectations suite.
+
+    On success the summary goes to XCom. On failure the batch moves to quarantine with the
+    validation result beside it, the summary goes to XCom (key ``validation``) and the task fails
+    without retrying, with a message naming each failed expectation, its column and row count.
+    """
+
+    template_fields: Sequence[str] = ("ds",)
+    ui_color = "#fff3d6"
+
+    def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ds = ds
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.exceptions import DataValidationFailed
+        from include.mlops.ingest import validate_landed
+
+        day = partition_day(context, self.ds)
+        cfg = self.config
+        self.begin("validate %s ds=%s with suite %s", cfg.dataset.name, day, cfg.dataset.suite or "<derived>")
+        try:
+            summary = validate_landed(cfg, self.lake, day, self.source_client())
+        except DataValidationFailed as exc:
+            context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
+            self.log.error("%s", exc)
+            self.outcome("QUARANTINED %s ds=%s: %d expectations failed", cfg.dataset.name, day,
+                         len(exc.summary.get("failed", [])))  # fmt: skip
+            raise BatchQuarantined(str(exc)) from None
+        self.outcome("PASSED %d expectations on %d rows of %s ds=%s", summary.evaluated, summary.rows,
+                     cfg.dataset.name, day)  # fmt: skip
+        return json_safe(summary.as_dict())
+
+
+class PublishBatchOperator(MlopsOperator):
+    """Publish the validated batch to the curated zone and emit an asset event for it."""
+
+    template_fields: Sequence[str] = ("ds",)
+
+    def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ds = ds
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.ingest import publish
+
+        day = partition_day(context, self.ds)
+        cfg = self.config
+        self.begin("publish %s ds=%s to the curated zone", cfg.dataset.name, day)
+        info = publish(cfg, self.lake, day)
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = {"dataset": cfg.dataset.name, "ds": info.ds, "rows": info.rows,
+                                                      "content_hash": info.content_hash}  # fmt: skip
+        self.outcome("published %d rows of %s ds=%s at %s", info.rows, cfg.dataset.name, day, info.uri)
+        return info.as_dict()

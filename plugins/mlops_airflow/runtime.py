@@ -1,0 +1,77 @@
+"""Helpers shared by the operators: which day a run works on, the config, the lake, log lines.
+
+A run's day comes from its data interval, so backfills and re-runs work on the days they name and
+never on "now". Runs triggered with ``logical_date: null`` (REST) have no data interval; they use
+the run's ``run_after``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.mlops.config import PipelineConfig
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def partition_day(context: Context, override: Any = None) -> dt.date:
+    """The day a daily run processes: ``override``, else the start of the run's data interval,
+    else (no logical date) the day before ``run_after``."""
+    if override not in (None, ""):
+        return _as_date(override)
+    start = context.get("data_interval_start")
+    if start is not None:
+        return _as_date(start)
+    return _as_date(context["dag_run"].run_after) - dt.timedelta(days=1)
+
+
+def window_end(context: Context, override: Any = None) -> dt.date:
+    """The exclusive end of a training/monitoring window: ``override``, else the end of the run's data
+    interval, else the day of ``run_after``."""
+    if override not in (None, ""):
+        return _as_date(override)
+    end = context.get("data_interval_end")
+    if end is not None:
+        return _as_date(end)
+    return _as_date(context["dag_run"].run_after)
+
+
+def run_key(context: Context) -> str:
+    """Identifies one DAG run across task retries and clears: ``<dag_id>/<run_id>``."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
+def airflow_tags(context: Context) -> dict[str, str]:
+    logical = context.get("logical_date")
+    return {
+        "dag_id": context["dag"].dag_id,
+        "run_id": context["run_id"],
+        "logical_date": logical.isoformat() if logical is not None else "none",
+        "task_id": context["task"].task_id,
+    }
+
+
+def load_pipeline_config() -> PipelineConfig:
+    from include.mlops.config import load_config
+
+    return load_config()
+
+
+def json_safe(value: Any) -> Any:
+    """Round-trip through JSON so XCom holds plain types only."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
