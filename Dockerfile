@@ -1,0 +1,58 @@
+# Airflow image for this project. Laid out like an Astro Runtime project (code in /usr/local/airflow,
+# packages.txt + a pinned requirements file), but built from the open-source Airflow image, so a plain
+# `docker build .` / `docker compose build` works without the Astro CLI.
+#
+#   docker build -t airflow-mlops:local .
+#
+# requirements.lock also pins the test/tooling packages (pytest, moto, ruff): that is deliberate, the
+# image can run the test suite (`python -m pytest .astro/test_dag_integrity_default.py`).
+FROM apache/airflow:3.3.2-python3.11
+
+# --- OS packages (packages.txt: one Debian package per line, # comments allowed) -------------------
+USER root
+COPY packages.txt /tmp/packages.txt
+RUN pkgs="$(sed -e 's/#.*//' /tmp/packages.txt | xargs)" \
+    && if [ -n "${pkgs}" ]; then \
+         apt-get update \
+         && apt-get install -y --no-install-recommends ${pkgs} \
+         && apt-get autoremove -yqq --purge \
+         && apt-get clean \
+         && rm -rf /var/lib/apt/lists/*; \
+       fi \
+    && rm -f /tmp/packages.txt \
+    && mkdir -p /usr/local/airflow \
+    && chown airflow:0 /usr/local/airflow \
+    && chmod 0775 /usr/local/airflow
+
+# --- Python dependencies: the exact, resolved set (requirements.lock pins apache-airflow==3.3.2) --------
+USER airflow
+COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock
+RUN pip install --no-cache-dir -r /tmp/requirements.lock \
+    && rm -f /tmp/requirements.lock
+
+# Compile bytecode once at build time: the runtime may set PYTHONDONTWRITEBYTECODE, and every DAG
+# parse / task process would otherwise recompile mlflow, sklearn, GX... from source. Only the
+# site-packages the airflow user owns are compiled; `|| true` because a few third-party packages ship
+# deliberately invalid .py files (templates, test fixtures) that compileall reports as errors.
+RUN for dir in $(python -c 'import site, sysconfig; print(" ".join(sorted({sysconfig.get_paths()["purelib"], site.getusersitepackages()})))'); do \
+      if [ -d "${dir}" ] && [ -w "${dir}" ]; then python -m compileall -qq -j 0 "${dir}" || true; fi; \
+    done
+
+# --- Project code, Astro layout --------------------------------------------------------------------
+ENV AIRFLOW__CORE__DAGS_FOLDER=/usr/local/airflow/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/usr/local/airflow/plugins \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins
+
+WORKDIR /usr/local/airflow
+COPY --chown=airflow:0 dags/ /usr/local/airflow/dags/
+COPY --chown=airflow:0 plugins/ /usr/local/airflow/plugins/
+COPY --chown=airflow:0 include/ /usr/local/airflow/include/
+COPY --chown=airflow:0 .astro/ /usr/local/airflow/.astro/
+COPY --chown=airflow:0 pyproject.toml /usr/local/airflow/pyproject.toml
+
+# Our own code must compile (no `|| true`: a syntax error fails the build). The logs directory is
+# created here so a fresh named volume mounted on it inherits airflow:0 ownership.
+RUN python -m compileall -q dags plugins include \
+    && mkdir -p "${AIRFLOW_HOME}/logs" \
+    && chmod g+w "${AIRFLOW_HOME}/logs"

@@ -1,0 +1,43 @@
+# The README's commands. Each creates .venv from requirements.lock when it is missing or stale.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+
+.PHONY: venv run demo test test-fast lint lock parse-time clean
+
+$(BIN)/.installed: requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	# compiled bytecode: PYTHONDONTWRITEBYTECODE is set on some machines and every task process would recompile
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -q -r requirements.lock
+	@touch $@
+
+venv: $(BIN)/.installed
+
+run: venv  ## the embedded stack: Airflow standalone (SQLite) + MLflow server + local lake
+	@bash scripts/run_local.sh
+
+demo: venv  ## headless end to end; the last line is a JSON summary
+	@$(BIN)/python scripts/demo.py
+
+test: venv  ## the whole suite
+	@$(BIN)/python -m pytest
+
+test-fast: venv  ## unit and integrity tests only
+	@$(BIN)/python -m pytest -m "unit or integrity"
+
+lint: venv
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`
+	@$(BIN)/python scripts/parse_time.py
+
+lock:  ## re-resolve requirements.in into requirements.lock
+	@$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf .airflow .mlflow data test-artifacts

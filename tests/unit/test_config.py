@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from include.mlops.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from include.mlops.exceptions import ConfigError
+
+
+def test_project_default_config_loads_and_points_at_the_shipped_suite():
+    cfg = load_config(DEFAULT_CONFIG_PATH)
+    assert cfg.dataset.task == "classification"
+    assert cfg.suite_path() is not None and cfg.suite_path().is_file()
+    assert cfg.evaluation.direction == "maximize"
+
+
+def test_mlops_config_env_var_selects_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "mine.yaml"
+    path.write_text("dataset: {uri: /data/houses.csv, target: price, task: regression, timestamp_column: sold_at}\n")
+    monkeypatch.setenv("MLOPS_CONFIG", str(path))
+    cfg = load_config()
+    assert cfg.source_path == str(path)
+    assert cfg.dataset.target == "price"
+
+
+def test_regression_task_gets_regression_defaults():
+    cfg = parse_config({"dataset": {"uri": "x.csv", "task": "regression", "target": "y", "name": "houses"}})
+    assert cfg.evaluation.primary_metric == "rmse"
+    assert cfg.evaluation.direction == "minimize"
+    assert cfg.model.name == "houses_regressor"
+    assert cfg.mlflow.experiment == "houses_regressor"
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"dataset": {"task": "clustering"}}, "dataset.task"),
+        ({"datset": {}}, "unknown section"),
+        ({"dataset": {"taget": "y"}}, "dataset.taget"),
+        ({"training": {"window_days": 5, "holdout_days": 5}}, "holdout_days"),
+        ({"evaluation": {"primary_metric": "rmse"}}, "is not computed for classification"),
+        ({"model": {"estimator": "ridge"}}, "does not fit task"),
+        ({"simulator": {"faults": {"2026-01-01": "gremlins"}}}, "simulator.faults"),
+        ({"dataset": {"task": "regression"}}, "simulator makes a classification dataset"),
+        ({"training": {"window_days": "many"}}, "training.window_days"),
+    ],
+)
+def test_bad_config_names_the_key_and_what_is_accepted(raw, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        parse_config(raw, "bad.yaml")
+
+
+def test_missing_config_file_says_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match="MLOPS_CONFIG"):
+        load_config()
+
+
+def test_invalid_yaml_is_reported_as_config_error(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("dataset: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)

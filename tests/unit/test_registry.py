@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from include.mlops.exceptions import PromotionConflict, PromotionRejected
+from include.mlops.ingest import ingest_day
+from include.mlops.lake import Lake
+from include.mlops.registry import champion_version, evaluate, promote
+from include.mlops.training import Window, assemble_window, train_and_register
+
+END = dt.date(2026, 3, 9)
+
+
+@pytest.fixture
+def two_versions(make_config, mlflow_client, mlflow_uri):
+    """Two registered versions of one model trained on the same curated days."""
+    cfg = make_config(simulator={"rows_per_day": 1500})
+    lake = Lake.at(cfg.lake_root)
+    for d in range(1, 9):
+        ingest_day(cfg, lake, dt.date(2026, 3, d))
+    window = Window.ending(END, 8, 3)
+    data = assemble_window(lake, cfg, window)
+    v1 = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "k/1", {}).version
+    v2 = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "k/2", {}).version
+    return cfg, data, v1, v2
+
+
+def test_no_champion_reads_as_none(two_versions, mlflow_client):
+    cfg, *_ = two_versions
+    assert champion_version(mlflow_client, cfg.model.name) is None
+
+
+def test_first_promotion_then_identical_challenger_ties_and_is_rejected(two_versions, mlflow_client):
+    cfg, data, v1, v2 = two_versions
+    ev1 = evaluate(mlflow_client, cfg, v1, data.holdout)
+    assert ev1.decision.promote and ev1.champion_version is None
+    result = promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason=ev1.decision.reason,
+                     actor="test")  # fmt: skip
+    assert result.previous_champion is None
+    assert champion_version(mlflow_client, cfg.model.name) == v1
+    # same data and seed: v2 scores exactly like v1 -> a tie never promotes
+    ev2 = evaluate(mlflow_client, cfg, v2, data.holdout)
+    assert not ev2.decision.promote and "ties" in ev2.decision.reason
+    with pytest.raises(PromotionRejected, match="ties"):
+        promote(mlflow_client, cfg.model.name, v2, v1, promote_decision=False, reason=ev2.decision.reason, actor="t")
+    tags = mlflow_client.get_model_version(cfg.model.name, v2).tags
+    assert tags["evaluation.decision"] == "reject" and tags["promotion.status"] == "rejected"
+    assert champion_version(mlflow_client, cfg.model.name) == v1
+
+
+def test_compare_and_set_refuses_when_champion_moved(two_versions, mlflow_client):
+    cfg, data, v1, v2 = two_versions
+    evaluate(mlflow_client, cfg, v2, data.holdout)  # blessed against "no champion"
+    evaluate(mlflow_client, cfg, v1, data.holdout)
+    promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    with pytest.raises(PromotionConflict, match="moved from none to " + v1):
+        promote(mlflow_client, cfg.model.name, v2, None, promote_decision=True, reason="r", actor="b")
+    assert champion_version(mlflow_client, cfg.model.name) == v1
+
+
+def test_promotion_records_previous_champion_and_history(two_versions, mlflow_client):
+    cfg, data, v1, v2 = two_versions
+    evaluate(mlflow_client, cfg, v1, data.holdout)
+    promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    mlflow_client.set_model_version_tag(cfg.model.name, v2, "evaluation.decision", "promote")
+    promote(mlflow_client, cfg.model.name, v2, v1, promote_decision=True, reason="r", actor="b")
+    tags = mlflow_client.get_model_version(cfg.model.name, v2).tags
+    assert tags["promotion.previous_champion"] == v1 and tags["promotion.promoted_by"] == "b"
+    assert mlflow_client.get_model_version(cfg.model.name, v1).tags["promotion.status"] == f"superseded by {v2}"
+    assert mlflow_client.get_registered_model(cfg.model.name).tags["champion_history"] == f"{v1},{v2}"
+
+
+def test_promote_without_a_blessing_tag_is_refused(two_versions, mlflow_client):
+    cfg, _, v1, _ = two_versions
+    with pytest.raises(PromotionRejected, match="no 'promote' evaluation tag"):
+        promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+
+
+def test_promoting_twice_is_a_no_op(two_versions, mlflow_client):
+    cfg, data, v1, _ = two_versions
+    evaluate(mlflow_client, cfg, v1, data.holdout)
+    first = promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    again = promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    assert again.champion_version == first.champion_version == v1
+    assert again.previous_champion in (None, "none")
