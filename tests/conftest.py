@@ -40,6 +40,8 @@ for path in (str(ROOT), str(ROOT / "plugins")):
     if path not in sys.path:
         sys.path.insert(0, path)
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
+# A SQLite MLflow store puts artifacts in ./mlruns: keep them out of the checkout.
+os.chdir(SESSION_DIR)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -94,14 +96,16 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
 
     safe = "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
 
+    doc = {
+        "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json")},
+        "lake": {"root": str(tmp_path / "lake")},
+        "model": {"name": f"m_{safe}"},
+        "simulator": {"rows_per_day": 1500},
+        "training": {"window_days": 10, "holdout_days": 3, "min_rows": 200},
+    }
+
     def _make(**sections):
-        doc = {
-            "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json")},
-            "lake": {"root": str(tmp_path / "lake")},
-            "model": {"name": f"m_{safe}"},
-            "simulator": {"rows_per_day": 1500},
-            "training": {"window_days": 10, "holdout_days": 3, "min_rows": 200},
-        }
+        """Successive calls in one test layer their overrides on the previous ones."""
         for key, value in sections.items():
             doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
         path = tmp_path / "mlops.yaml"

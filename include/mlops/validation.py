@@ -131,10 +131,15 @@ def _json_safe(value: Any) -> Any:
 
 def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSummary:
     """Run ``suite`` against ``frame`` and summarise what failed."""
+    import logging
+
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # keep task logs readable
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("lake").add_dataframe_asset("batch")
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     gx_suite = ExpectationSuite(

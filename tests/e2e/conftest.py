@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="session")
+def dags(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def day(d: str) -> dt.date:
+    return dt.date.fromisoformat(d)
+
+
+def ingest(dags, *days: dt.date) -> dict[str, str]:
+    """Run ingest_and_validate for each day (its data interval is that day). Returns ds -> run state."""
+    states = {}
+    for d in days:
+        logical = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=UTC)
+        run = dags["ingest_and_validate"].test(logical_date=logical)
+        states[d.isoformat()] = run.state
+    return states
+
+
+def train(dags, window_end: dt.date, logical_date: dt.datetime | None = None, **conf):
+    """Run train_and_promote training up to ``window_end``; by default as a REST trigger would
+    (logical_date null). The same ``logical_date`` twice is a re-run of the same DAG run (same run_id)."""
+    conf = {"window_end": window_end.isoformat(), "reason": "test", **conf}
+    return dags["train_and_promote"].test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
+
+
+def task_states(run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def xcom(run, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalar(
+            XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key).with_only_columns(
+                XComModel.value
+            )
+        )
+    import json
+
+    return json.loads(row) if isinstance(row, str | bytes) else row

@@ -1,0 +1,157 @@
+"""Operators with their hooks/library patched where a service would be needed; ``execute()`` called directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowSkipException
+
+from mlops_airflow.hooks.mlflow_hook import MlflowHook
+from mlops_airflow.operators.base import BatchQuarantined, ChampionMoved, TrainingDataRejected
+from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
+from mlops_airflow.operators.training import PromoteChallengerOperator, TrainModelOperator
+from mlops_airflow.runtime import partition_day, window_end
+
+DAY = dt.date(2026, 3, 4)
+
+
+def context(day: dt.date | None = DAY, **extra):
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc) if day else None
+    ctx = {
+        "dag": SimpleNamespace(dag_id="test_dag"),
+        "task": SimpleNamespace(task_id="t"),
+        "run_id": "manual__1",
+        "ti": mock.MagicMock(),
+        "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 5, 2, 13, tzinfo=dt.timezone.utc)),
+        "outlet_events": defaultdict(SimpleNamespace),
+        "logical_date": start,
+    }
+    if day:
+        ctx["data_interval_start"] = start
+        ctx["data_interval_end"] = start + dt.timedelta(days=1)
+    ctx.update(extra)
+    return ctx
+
+
+def test_run_day_comes_from_the_data_interval_or_override_or_run_after():
+    assert partition_day(context()) == DAY
+    assert partition_day(context(), "2026-01-09") == dt.date(2026, 1, 9)
+    assert partition_day(context(day=None)) == dt.date(2026, 5, 1)  # REST run with logical_date null
+    assert window_end(context()) == DAY + dt.timedelta(days=1)
+    assert window_end(context(day=None)) == dt.date(2026, 5, 2)
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        partition_day(context(), "yesterday")
+
+
+def test_constructors_do_no_io(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLOPS_CONFIG", str(tmp_path / "does-not-exist.yaml"))
+    for op in (LandBatchOperator(task_id="a"), GxValidateBatchOperator(task_id="b"), PublishBatchOperator(task_id="c"),
+               TrainModelOperator(task_id="d", window_check="{{ x }}"), PromoteChallengerOperator(task_id="e", evaluation={})):  # fmt: skip
+        assert "config" not in op.__dict__  # loaded lazily, in execute()
+
+
+def test_dates_and_partitions_are_templated():
+    assert "ds" in LandBatchOperator.template_fields
+    assert "ds" in GxValidateBatchOperator.template_fields
+    assert "window_check" in TrainModelOperator.template_fields
+
+
+def test_land_validate_publish_one_day(make_config):
+    cfg = make_config()
+    landed = LandBatchOperator(task_id="land").execute(context())
+    assert landed["ds"] == DAY.isoformat() and landed["rows"] > 0
+    summary = GxValidateBatchOperator(task_id="validate").execute(context())
+    assert summary["success"] is True
+    from airflow.sdk import Asset
+
+    op = PublishBatchOperator(task_id="publish", outlets=[Asset("test_curated")])
+    ctx = context()
+    published = op.execute(ctx)
+    json.dumps([landed, summary, published])  # XCom stays JSON-safe
+    assert ctx["outlet_events"][op.outlets[0]].extra["ds"] == DAY.isoformat()
+    from include.mlops.lake import Lake
+
+    assert Lake.at(cfg.lake_root).list_partitions("curated", cfg.dataset.name) == [DAY.isoformat()]
+
+
+def test_a_bad_batch_is_quarantined_with_its_result_and_fails_without_retry(make_config):
+    cfg = make_config(simulator={"faults": {DAY.isoformat(): "out_of_range"}})
+    LandBatchOperator(task_id="land").execute(context())
+    ctx = context()
+    with pytest.raises(BatchQuarantined) as info:
+        GxValidateBatchOperator(task_id="validate").execute(ctx)
+    message = str(info.value)
+    assert "expect_column_values_to_be_between on column 'amount'" in message
+    assert "customer_age" in message and "rows" in message and "quarantine" in message
+    pushed = ctx["ti"].xcom_push.call_args.kwargs
+    assert pushed["key"] == "validation" and pushed["value"]["success"] is False
+    from include.mlops.lake import Lake
+
+    lake = Lake.at(cfg.lake_root)
+    assert lake.list_partitions("quarantine", cfg.dataset.name) == [DAY.isoformat()]
+    assert lake.list_partitions("curated", cfg.dataset.name) == []
+    report = lake.read_json(f"quarantine/{cfg.dataset.name}/ds={DAY}/validation.json")
+    assert {f["column"] for f in report["failed"]} == {"amount", "customer_age"}
+
+
+def test_train_refuses_a_window_check_that_is_not_one(make_config):
+    make_config()
+    with pytest.raises(TrainingDataRejected, match="window_check"):
+        TrainModelOperator(task_id="train", window_check="None").execute(context())
+
+
+EVALUATION = {"model_name": "m", "challenger_version": "3", "champion_version": "2", "promote": True, "reason": "better"}
+
+
+def test_dry_run_never_touches_the_registry(make_config):
+    make_config()
+    with mock.patch("include.mlops.registry.promote") as promote:
+        with pytest.raises(AirflowSkipException, match="dry run"):
+            PromoteChallengerOperator(task_id="p", evaluation=EVALUATION, dry_run="True").execute(context())
+    promote.assert_not_called()
+
+
+def test_rejection_skips_and_a_moved_champion_fails(make_config):
+    from include.mlops.exceptions import PromotionConflict, PromotionRejected
+
+    make_config()
+    op = PromoteChallengerOperator(task_id="p", evaluation=EVALUATION)
+    with mock.patch.object(MlflowHook, "client"):
+        with mock.patch("include.mlops.registry.promote", side_effect=PromotionRejected("not better")):
+            with pytest.raises(AirflowSkipException, match="not better"):
+                op.execute(context())
+        with mock.patch("include.mlops.registry.promote", side_effect=PromotionConflict("moved from 2 to 4")):
+            with pytest.raises(ChampionMoved, match="moved from 2 to 4"):
+                op.execute(context())
+        result = SimpleNamespace(champion_version="3", previous_champion="2", as_dict=lambda: {"champion_version": "3"})
+        with mock.patch("include.mlops.registry.promote", return_value=result) as promote:
+            assert op.execute(context()) == {"champion_version": "3"}
+        assert promote.call_args.args[1:] == ("m", "3", "2")
+
+
+@pytest.mark.parametrize(
+    ("conn", "expected"),
+    [
+        (Connection(conn_id="mlflow_default", conn_type="http", host="mlflow.internal", port=5000), "http://mlflow.internal:5000"),
+        (Connection(conn_id="mlflow_default", conn_type="http", host="https://mlflow.example.com"), "https://mlflow.example.com"),
+        (Connection(conn_id="mlflow_default", conn_type="http", extra='{"tracking_uri": "sqlite:///x.db"}'), "sqlite:///x.db"),
+    ],
+)
+def test_mlflow_hook_reads_the_tracking_uri_from_the_connection(conn, expected):
+    with mock.patch.object(MlflowHook, "get_connection", return_value=conn):
+        assert MlflowHook("mlflow_default").tracking_uri == expected
+
+
+def test_mlflow_hook_without_connection_or_env_says_what_to_create(monkeypatch):
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with mock.patch.object(MlflowHook, "get_connection", side_effect=AirflowNotFoundException("nope")):
+        with pytest.raises(RuntimeError, match="AIRFLOW_CONN_MLFLOW_X"):
+            _ = MlflowHook("mlflow_x").tracking_uri
