@@ -282,8 +282,10 @@ def ensure_registered_model(client: Any, model_name: str) -> None:
 
 def _register(client: Any, cfg: PipelineConfig, run_id: str, model_uri: str, run_key: str, tags: dict[str, str]):
     ensure_registered_model(client, cfg.model.name)
+    # MLflow 3 logged models live at models:/<model_id>; a tracking server requires the id with the source
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/") else None
     version = client.create_model_version(
-        cfg.model.name, source=model_uri, run_id=run_id, tags={RUN_KEY_TAG: run_key, **tags}
+        cfg.model.name, source=model_uri, run_id=run_id, tags={RUN_KEY_TAG: run_key, **tags}, model_id=model_id
     )
     client.set_registered_model_alias(cfg.model.name, CHALLENGER, version.version)
     return version

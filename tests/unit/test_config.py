@@ -60,3 +60,12 @@ def test_invalid_yaml_is_reported_as_config_error(tmp_path):
     path.write_text("dataset: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+def test_compose_config_differs_from_the_default_only_in_the_lake():
+    from dataclasses import replace
+
+    default = load_config(DEFAULT_CONFIG_PATH)
+    compose = load_config(DEFAULT_CONFIG_PATH.with_name("mlops.compose.yaml"))
+    assert compose.lake.root.startswith("s3://")
+    assert replace(compose, lake=default.lake, source_path="") == replace(default, source_path="")

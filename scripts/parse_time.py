@@ -1,0 +1,52 @@
+"""Extra import time of each DAG file over a bare `import airflow.sdk`, median of fresh interpreters.
+
+    make parse-time            # or: python scripts/parse_time.py --runs 7
+
+Each measurement is a new Python process that imports airflow.sdk, then times running the DAG file,
+so the figure is what the DAG processor pays for our file on top of Airflow itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = """
+import sys, time, runpy
+import airflow.sdk
+t = time.perf_counter()
+runpy.run_path(sys.argv[1])
+print((time.perf_counter() - t) * 1000)
+"""
+
+
+def measure(dag_file: Path, runs: int) -> float:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", PROBE, str(dag_file)], capture_output=True, text=True,
+                             env=env, check=True)  # fmt: skip
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results = {p.stem: round(measure(p, args.runs), 1) for p in sorted((ROOT / "dags").glob("*.py"))}
+    width = max(map(len, results))
+    for name, ms in results.items():
+        print(f"{name:<{width}}  {ms:8.1f} ms over import airflow.sdk (median of {args.runs})")
+    print(json.dumps({"parse_extra_ms": results, "parse_extra_ms_max": max(results.values())}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
