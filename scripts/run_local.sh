@@ -30,15 +30,22 @@ pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do   # up to 10 s for a graceful stop, then SIGKILL what is left
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   echo "stopped."
+  exit 0
 }
 trap cleanup INT TERM EXIT
 
 wait_for() {  # wait_for URL SECONDS NAME
   local url=$1 limit=$2 name=$3 waited=0
-  until curl -fsS -o /dev/null "$url"; do
+  until curl -fs -o /dev/null "$url"; do
     sleep 2; waited=$((waited + 2))
     if [ "$waited" -ge "$limit" ]; then echo "$name did not come up within ${limit}s; see logs/" >&2; exit 1; fi
   done
