@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -386,7 +387,9 @@ def train_and_register(
         metrics.update({f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN-free
         example = x_train.head(5)
-        signature = infer_signature(example, score(pipeline, example, task))
+        with warnings.catch_warnings():  # integer columns: the hint about missing values is noise here
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(example, score(pipeline, example, task))
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",

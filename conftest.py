@@ -1,0 +1,65 @@
+"""Test environment for every test (tests/ and .astro/): an Airflow home, metadata DB, MLflow store
+and lake of the session's own.
+
+Airflow reads its configuration when first imported, so the environment is set here, at conftest
+import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
+MLFLOW_URI = f"sqlite:///{SESSION_DIR / 'mlflow.db'}"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(SESSION_DIR / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{SESSION_DIR / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": '{"conn_type": "http", "extra": {"tracking_uri": "%s"}}' % MLFLOW_URI,
+        "MLFLOW_TRACKING_URI": MLFLOW_URI,
+        "GIT_PYTHON_REFRESH": "quiet",
+        "MLFLOW_ENABLE_TELEMETRY": "false",
+        "DO_NOT_TRACK": "true",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+)
+os.environ.pop("MLOPS_CONFIG", None)
+(SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
+for path in (str(ROOT), str(ROOT / "plugins")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries a layer marker, taken from its folder when not set explicitly."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if any(m.name in ("unit", "e2e", "integrity") for m in item.iter_markers()):
+            continue
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+        elif "dags" in parts or ".astro" in parts:
+            item.add_marker(pytest.mark.integrity)
+        else:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _work_in_session_dir():
+    """A SQLite MLflow store puts artifacts in ./mlruns: keep them out of the checkout."""
+    previous = os.getcwd()
+    os.chdir(SESSION_DIR)
+    yield
+    os.chdir(previous)
