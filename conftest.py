@@ -7,6 +7,7 @@ import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{SESSION_DIR / 'airflow' / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW_CONN_MLFLOW_DEFAULT": '{"conn_type": "http", "extra": {"tracking_uri": "%s"}}' % MLFLOW_URI,
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "extra": {"tracking_uri": MLFLOW_URI}}),
         "MLFLOW_TRACKING_URI": MLFLOW_URI,
         "GIT_PYTHON_REFRESH": "quiet",
         "MLFLOW_ENABLE_TELEMETRY": "false",

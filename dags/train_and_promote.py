@@ -87,8 +87,12 @@ def train_and_promote():
         holdout_days="{{ params.holdout_days }}",
         execution_timeout=dt.timedelta(minutes=15),
     )
-    train = TrainModelOperator(task_id="train_challenger", window_check=CHECK, reason="{{ params.reason }}",
-                               execution_timeout=dt.timedelta(hours=1))
+    train = TrainModelOperator(
+        task_id="train_challenger",
+        window_check=CHECK,
+        reason="{{ params.reason }}",
+        execution_timeout=dt.timedelta(hours=1),
+    )
     evaluate = EvaluateChallengerOperator(
         task_id="evaluate_challenger",
         challenger_version="{{ ti.xcom_pull(task_ids='train_challenger')['version'] }}",

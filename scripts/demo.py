@@ -105,7 +105,7 @@ def main() -> int:
     quarantined: list[str] = []
     for i in range(DAYS):
         day = START + dt.timedelta(days=i)
-        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         with quiet(log):
             run = ingest.test(logical_date=logical)
         if run.state != "success":
@@ -117,7 +117,9 @@ def main() -> int:
     evaluated: list[dict] = []
     for end in TRAIN_ENDS:
         with quiet(log):
-            run = train.test(logical_date=None, run_conf={"window_end": end.isoformat(), "reason": "demo weekly retrain"})
+            run = train.test(
+                logical_date=None, run_conf={"window_end": end.isoformat(), "reason": "demo weekly retrain"}
+            )
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         evaluation = run.get_task_instance("evaluate_challenger").xcom_pull(task_ids="evaluate_challenger")
         if states.get("promote_challenger") == "success":
@@ -133,9 +135,10 @@ def main() -> int:
         say(f"    window ending {end}: v{evaluation['challenger_version']} vs champion "
             f"{evaluation['champion_version'] or 'none'}: {outcome} ({evaluation['reason']})")  # fmt: skip
 
+    from mlflow import MlflowClient
+
     from include.mlops.config import load_config
     from include.mlops.registry import champion_version
-    from mlflow import MlflowClient
 
     cfg = load_config()
     uri = json.loads(os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"])["extra"]["tracking_uri"]

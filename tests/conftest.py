@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SESSION_DIR = Path(os.environ["AIRFLOW_HOME"]).parent  # set by the root conftest.py
 MLFLOW_URI = os.environ["MLFLOW_TRACKING_URI"]
 
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata database for this session."""

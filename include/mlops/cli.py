@@ -46,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "seed":
             if cfg.dataset.uri is not None:
                 parser.error("seed uses the simulator; this config has dataset.uri set: use load-history")
-            end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+            end = args.end or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
             days = _days(end - dt.timedelta(days=args.days - 1), end)
         else:
             if cfg.dataset.uri is None:
                 parser.error("load-history needs dataset.uri in the config; the simulator has no history file")
             from include.mlops.sources import days_in_source
 
-            days = [d for d in days_in_source(cfg) if (not args.start or d >= args.start) and (not args.end or d <= args.end)]
+            days = [
+                d
+                for d in days_in_source(cfg)
+                if (not args.start or d >= args.start) and (not args.end or d <= args.end)
+            ]
         results = []
         for day in days:
             result = ingest_day(cfg, lake, day)

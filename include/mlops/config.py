@@ -243,9 +243,7 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
     sections = {f.name: f.type for f in fields(PipelineConfig) if f.name != "source_path"}
     unknown = sorted(set(raw) - set(sections))
     if unknown:
-        raise ConfigError(
-            f"{source_path}: unknown section(s) {', '.join(unknown)}; accepted: {', '.join(sections)}"
-        )
+        raise ConfigError(f"{source_path}: unknown section(s) {', '.join(unknown)}; accepted: {', '.join(sections)}")
     dataset = _build(DatasetConfig, raw.get("dataset"), "dataset", source_path)
     evaluation_raw = raw.get("evaluation")
     base_eval = REGRESSION_EVALUATION if dataset.task == "regression" else EvaluationConfig()

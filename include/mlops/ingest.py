@@ -52,7 +52,9 @@ def suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> di
         task=cfg.dataset.task,
     )
     lake.write_json(key, suite)
-    log.info("derived an expectation suite of %d expectations into %s", len(suite["expectations"]), lake.storage.uri(key))
+    log.info(
+        "derived an expectation suite of %d expectations into %s", len(suite["expectations"]), lake.storage.uri(key)
+    )
     return suite
 
 
@@ -97,6 +99,11 @@ def ingest_day(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: An
     try:
         validate_landed(cfg, lake, day, storage_client)
     except DataValidationFailed as exc:
-        return {"ds": day.isoformat(), "status": "quarantined", "rows": landed.rows, "failed": len(exc.summary.get("failed", []))}
+        return {
+            "ds": day.isoformat(),
+            "status": "quarantined",
+            "rows": landed.rows,
+            "failed": len(exc.summary.get("failed", [])),
+        }
     curated = publish(cfg, lake, day)
     return {"ds": day.isoformat(), "status": "published", "rows": curated.rows}

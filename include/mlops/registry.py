@@ -93,7 +93,7 @@ def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.Data
         champion_metrics=champ_metrics,
         holdout_rows=len(holdout),
         decision=decision,
-        evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        evaluated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     version = client.get_model_version(name, challenger)
     if version.run_id:
@@ -168,7 +168,7 @@ def promote(
             f"the champion of {model_name} moved from {expected_champion or 'none'} to {current} after version "
             f"{challenger} was evaluated against it; clear the evaluate task to re-evaluate against the new champion"
         )
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for key, value in {
         "promotion.status": "champion",
         "promotion.previous_champion": current or "none",

@@ -102,6 +102,6 @@ def load_day(cfg: PipelineConfig, day: dt.date, storage_client: Any = None) -> p
         return inject_fault(frame, fault, seed=sim.seed) if fault else frame
     frame = read_source(cfg, storage_client)
     ts = frame[cfg.dataset.timestamp_column]
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     mask = (ts >= start) & (ts < start + dt.timedelta(days=1))
     return frame.loc[mask].reset_index(drop=True)

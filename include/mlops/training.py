@@ -107,7 +107,9 @@ def assemble_window(
             "run or backfill ingest_and_validate for those days first"
         )
     if not frames:
-        raise InsufficientData(f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}")
+        raise InsufficientData(
+            f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
+        )
     data = pd.concat(frames, ignore_index=True)
     holdout_mask = data["__ds"] >= window.holdout_start.isoformat()
     train = data.loc[~holdout_mask].drop(columns="__ds").reset_index(drop=True)
@@ -131,7 +133,9 @@ def check_training_frame(train: pd.DataFrame, holdout: pd.DataFrame, cfg: Pipeli
         )
     for name, frame in (("training", train), ("holdout", holdout)):
         if frame[target].isna().any():
-            raise InsufficientData(f"{name} frame has {int(frame[target].isna().sum())} rows without a {target!r} label")
+            raise InsufficientData(
+                f"{name} frame has {int(frame[target].isna().sum())} rows without a {target!r} label"
+            )
     if cfg.dataset.task == "classification" and train[target].nunique() < 2:
         raise InsufficientData(
             f"training frame has a single class in {target!r} ({train[target].iloc[0]!r}); "
@@ -148,8 +152,12 @@ def training_suite(cfg: PipelineConfig) -> dict[str, Any]:
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
     ]
     if cfg.dataset.task == "classification":
-        exps.append({"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}})
-        exps.append({"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": target, "min_value": 2}})
+        exps.append(
+            {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}}
+        )
+        exps.append(
+            {"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": target, "min_value": 2}}
+        )
     return {"name": f"{cfg.dataset.name}_training_frame", "expectations": exps}
 
 
@@ -384,7 +392,9 @@ def train_and_register(
         )  # fmt: skip
         pipeline.fit(x_train, y_train)
         metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, score(pipeline, x_hold, task)).items()}
-        metrics.update({f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()})
+        metrics.update(
+            {f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()}
+        )
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN-free
         example = x_train.head(5)
         with warnings.catch_warnings():  # integer columns: the hint about missing values is noise here

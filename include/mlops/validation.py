@@ -94,7 +94,9 @@ def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_colum
             continue
         series = frame[col]
         if col != target and series.notna().all():
-            exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col}, "meta": {"derived": True}})
+            exps.append(
+                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col}, "meta": {"derived": True}}
+            )
         if pd.api.types.is_bool_dtype(series):
             continue
         if pd.api.types.is_numeric_dtype(series):
@@ -113,9 +115,7 @@ def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_colum
             values = sorted(str(v) for v in series.dropna().unique())
             if col == target and task == "classification":
                 values = sorted(series.dropna().unique().tolist())
-            exps.append(
-                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}}
-            )
+            exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}})
     return {"name": name, "meta": {"derived_from_rows": len(frame)}, "expectations": exps}
 
 
@@ -144,7 +144,9 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSumm
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     gx_suite = ExpectationSuite(
         name=suite["name"],
-        expectations=[{"type": e["type"], "kwargs": e.get("kwargs", {}), "meta": e.get("meta")} for e in suite["expectations"]],
+        expectations=[
+            {"type": e["type"], "kwargs": e.get("kwargs", {}), "meta": e.get("meta")} for e in suite["expectations"]
+        ],
     )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def _as_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).date()
+        return value.astimezone(dt.UTC).date()
     if isinstance(value, dt.date):
         return value
     try:

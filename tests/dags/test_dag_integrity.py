@@ -70,9 +70,9 @@ def test_promotion_runs_in_a_one_slot_pool_declared_for_the_stack(dagbag):
     ],
 )
 def test_train_params_are_typed_and_bounded(dagbag, conf, ok):
-    from airflow.sdk.exceptions import ParamValidationError
-
     import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
 
     params = copy.deepcopy(dagbag.dags["train_and_promote"].params)
 

@@ -20,7 +20,11 @@ def lake_with_history(make_config, dags):
     cfg = make_config(
         simulator={"rows_per_day": 2000, "faults": {FAULTY: "missing_column"}},
         training={"window_days": 12, "holdout_days": 4, "min_rows": 500},
-        evaluation={"floor": 0.03, "min_improvement": 0.005, "guardrails": [{"metric": "roc_auc", "max_regression": 0.02}]},
+        evaluation={
+            "floor": 0.03,
+            "min_improvement": 0.005,
+            "guardrails": [{"metric": "roc_auc", "max_regression": 0.02}],
+        },
     )
     states = ingest(dags, *DAYS)
     return cfg, states
@@ -82,9 +86,13 @@ def test_first_run_promotes_a_worse_challenger_is_rejected_a_better_one_promoted
     assert v3 == xcom(better, "train_challenger")["version"] != v1
     tags = mlflow_client.get_model_version(name, v3).tags
     assert tags["promotion.previous_champion"] == v1
-    decision = mlflow_client.load_dict(
-        f"runs:/{mlflow_client.get_model_version(name, v3).run_id}/evaluation/decision_v{v3}.json"
-    ) if hasattr(mlflow_client, "load_dict") else None
+    decision = (
+        mlflow_client.load_dict(
+            f"runs:/{mlflow_client.get_model_version(name, v3).run_id}/evaluation/decision_v{v3}.json"
+        )
+        if hasattr(mlflow_client, "load_dict")
+        else None
+    )
     if decision is not None:
         assert decision["champion_version"] == v1
     run = mlflow_client.get_run(mlflow_client.get_model_version(name, v3).run_id)

@@ -22,13 +22,13 @@ DAY = dt.date(2026, 3, 4)
 
 
 def context(day: dt.date | None = DAY, **extra):
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc) if day else None
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
     ctx = {
         "dag": SimpleNamespace(dag_id="test_dag"),
         "task": SimpleNamespace(task_id="t"),
         "run_id": "manual__1",
         "ti": mock.MagicMock(),
-        "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 5, 2, 13, tzinfo=dt.timezone.utc)),
+        "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 5, 2, 13, tzinfo=dt.UTC)),
         "outlet_events": defaultdict(SimpleNamespace),
         "logical_date": start,
     }
@@ -106,7 +106,13 @@ def test_train_refuses_a_window_check_that_is_not_one(make_config):
         TrainModelOperator(task_id="train", window_check="None").execute(context())
 
 
-EVALUATION = {"model_name": "m", "challenger_version": "3", "champion_version": "2", "promote": True, "reason": "better"}
+EVALUATION = {
+    "model_name": "m",
+    "challenger_version": "3",
+    "champion_version": "2",
+    "promote": True,
+    "reason": "better",
+}
 
 
 def test_dry_run_never_touches_the_registry(make_config):
@@ -138,9 +144,18 @@ def test_rejection_skips_and_a_moved_champion_fails(make_config):
 @pytest.mark.parametrize(
     ("conn", "expected"),
     [
-        (Connection(conn_id="mlflow_default", conn_type="http", host="mlflow.internal", port=5000), "http://mlflow.internal:5000"),
-        (Connection(conn_id="mlflow_default", conn_type="http", host="https://mlflow.example.com"), "https://mlflow.example.com"),
-        (Connection(conn_id="mlflow_default", conn_type="http", extra='{"tracking_uri": "sqlite:///x.db"}'), "sqlite:///x.db"),
+        (
+            Connection(conn_id="mlflow_default", conn_type="http", host="mlflow.internal", port=5000),
+            "http://mlflow.internal:5000",
+        ),
+        (
+            Connection(conn_id="mlflow_default", conn_type="http", host="https://mlflow.example.com"),
+            "https://mlflow.example.com",
+        ),
+        (
+            Connection(conn_id="mlflow_default", conn_type="http", extra='{"tracking_uri": "sqlite:///x.db"}'),
+            "sqlite:///x.db",
+        ),
     ],
 )
 def test_mlflow_hook_reads_the_tracking_uri_from_the_connection(conn, expected):
