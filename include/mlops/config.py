@@ -117,6 +117,29 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ColumnDriftRule:
+    method: str | None = None  # an Evidently stat test name, e.g. psi, wasserstein, jensenshannon, ks
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    window_days: int = 3  # current window: the last N days before the run's data interval end
+    sample_cap: int = 20_000  # rows per side at most (seeded, stratified by the target)
+    seed: int = 11
+    method: str | None = None  # None: Evidently's default per column type and size
+    threshold: float | None = None
+    per_column: dict[str, ColumnDriftRule] = field(default_factory=dict)
+    exclude_columns: tuple[str, ...] = ()  # e.g. calendar features that differ between any two windows
+    drift_share: float = 0.3  # dataset drift when at least this share of feature columns drift
+    prediction_drift: bool = True  # also compare the champion's score distribution on both windows
+    performance_tolerance: float | None = 0.05  # primary metric drop vs the champion's evaluation; None: off
+    cooldown_days: int = 7  # no new trigger within this many logical days of the last one
+    min_drifted_days: int = 1  # trigger when at least N ...
+    lookback_days: int = 1  # ... of the last M days (today included) drifted
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     conn_id: str = "mlflow_default"
     experiment: str = "fraud_detector"
@@ -131,6 +154,7 @@ class PipelineConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     source_path: str = "<defaults>"
 
     @property
@@ -165,6 +189,13 @@ def _build(cls: type, raw: Any, section: str, where: str) -> Any:
             f"accepted keys are {', '.join(sorted(known))}"
         )
     values = dict(raw)
+    if cls is DriftConfig and isinstance(values.get("per_column"), dict):
+        rules = {}
+        for col, rule in values["per_column"].items():
+            if not isinstance(rule, dict) or set(rule) - {"method", "threshold"}:
+                raise ConfigError(f"{where}: `drift.per_column.{col}` must be a mapping with method and/or threshold")
+            rules[str(col)] = ColumnDriftRule(**rule)
+        values["per_column"] = rules
     for key in ("features", "exclude_columns"):
         if key in values and values[key] is not None:
             if not isinstance(values[key], list):
@@ -229,6 +260,15 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
     _check_type(where, "evaluation.min_improvement", ev.min_improvement, (int, float))
     if ev.min_improvement < 0:
         raise ConfigError(f"{where}: `evaluation.min_improvement` must be >= 0")
+    dr = cfg.drift
+    for key in ("window_days", "sample_cap", "cooldown_days", "min_drifted_days", "lookback_days"):
+        _check_type(where, f"drift.{key}", getattr(dr, key), int)
+    if dr.window_days < 1 or dr.sample_cap < 100 or dr.cooldown_days < 0:
+        raise ConfigError(f"{where}: drift.window_days >= 1, drift.sample_cap >= 100 and drift.cooldown_days >= 0")
+    if not 1 <= dr.min_drifted_days <= dr.lookback_days:
+        raise ConfigError(f"{where}: need 1 <= drift.min_drifted_days <= drift.lookback_days")
+    if not 0 < dr.drift_share <= 1:
+        raise ConfigError(f"{where}: `drift.drift_share` must be in (0, 1]")
     if not cfg.lake.root:
         raise ConfigError(f"{where}: `lake.root` must be a path or s3:// URI")
     return cfg
@@ -282,6 +322,7 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
         training=_build(TrainingConfig, raw.get("training"), "training", source_path),
         evaluation=evaluation,
         mlflow=mlflow_cfg,
+        drift=_build(DriftConfig, raw.get("drift"), "drift", source_path),
         source_path=source_path,
     )
     return _validate(cfg)

@@ -387,6 +387,7 @@ def train_and_register(
         )
         mlflow.log_dict(
             {"partitions": data.partitions, "missing_days": data.missing_days, "content_hash": data.content_hash,
+             "window": window.as_dict(),
              "features": {"numeric": numeric, "categorical": categorical}},
             "lineage/training_data.json",
         )  # fmt: skip

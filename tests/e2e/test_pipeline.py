@@ -86,15 +86,11 @@ def test_first_run_promotes_a_worse_challenger_is_rejected_a_better_one_promoted
     assert v3 == xcom(better, "train_challenger")["version"] != v1
     tags = mlflow_client.get_model_version(name, v3).tags
     assert tags["promotion.previous_champion"] == v1
-    decision = (
-        mlflow_client.load_dict(
-            f"runs:/{mlflow_client.get_model_version(name, v3).run_id}/evaluation/decision_v{v3}.json"
-        )
-        if hasattr(mlflow_client, "load_dict")
-        else None
-    )
-    if decision is not None:
-        assert decision["champion_version"] == v1
+    import mlflow.artifacts
+
+    run_id = mlflow_client.get_model_version(name, v3).run_id
+    decision = mlflow.artifacts.load_dict(f"runs:/{run_id}/evaluation/decision_v{v3}.json")
+    assert decision["champion_version"] == v1 and decision["decision"]["promote"] is True
     run = mlflow_client.get_run(mlflow_client.get_model_version(name, v3).run_id)
     assert run.data.tags["dag_id"] == "train_and_promote" and run.data.tags["trigger_reason"] == "test"
 

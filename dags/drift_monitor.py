@@ -1,0 +1,92 @@
+"""
+### drift_monitor
+
+**What it does.** Every day, compares the last `drift.window_days` days of curated data with the data
+the current `champion` was trained on (found through the champion's MLflow run lineage), with
+Evidently 0.7: per-column drift, the share of drifted columns, the drift of the champion's own scores
+and, where labels have arrived, the champion's primary metric against its evaluation value. Writes
+an HTML report and a JSON summary to the lake (`reports/drift/<dataset>/ds=...`) and to an MLflow
+monitoring run, and logs the most drifted columns.
+
+When the thresholds are crossed it triggers `train_and_promote` with conf carrying the reason, the
+drift summary and the monitoring run, unless a training run is queued or running, the last trigger
+is within `drift.cooldown_days` (logical days, so a backfill behaves like live days), or fewer than
+`drift.min_drifted_days` of the last `drift.lookback_days` drifted.
+
+**When.** Daily at 01:00 UTC for the day that just ended. Backfill:
+`airflow backfill create --dag-id drift_monitor --from-date ... --to-date ...` (runs in order,
+`max_active_runs=1`, because each day's decision reads the previous days' summaries).
+
+**Params.** `window_end` (optional `YYYY-MM-DD`): check the window ending that day instead.
+
+**When it fails.** `check_drift` skipped: there is no champion yet; run `train_and_promote` first.
+Failed with "none of the days ... is curated": ingestion for the window did not run or was
+quarantined; see `ingest_and_validate`. `trigger_retraining` skipped: no trigger was needed (the
+reason is the last line of the `check_drift` log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
+
+from mlops_airflow.operators.drift import TRAINING_DAG_ID, DriftCheckOperator
+
+CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
+
+
+def _should_retrain(check: dict) -> bool:
+    return bool(check and check.get("trigger"))
+
+
+@dag(
+    dag_id="drift_monitor",
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=2),
+    render_template_as_native_obj=True,
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=15),
+        "execution_timeout": dt.timedelta(minutes=30),
+    },
+    params={
+        "window_end": Param(
+            None, type=["null", "string"], format="date",
+            description="Exclusive end day (YYYY-MM-DD) of the window to check. Empty: the run's data interval end.",
+        ),
+    },
+    tags=["mlops", "monitoring", "evidently"],
+    doc_md=__doc__,
+)  # fmt: skip
+def drift_monitor():
+    check = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
+    gate = ShortCircuitOperator(
+        task_id="should_retrain",
+        python_callable=_should_retrain,
+        op_args=[CHECK],
+        ignore_downstream_trigger_rules=True,
+        execution_timeout=dt.timedelta(minutes=2),
+    )
+    trigger = TriggerDagRunOperator(
+        task_id="trigger_retraining",
+        trigger_dag_id=TRAINING_DAG_ID,
+        trigger_run_id="drift__{{ ti.xcom_pull(task_ids='check_drift')['ds'] }}",
+        logical_date=None,
+        conf="{{ ti.xcom_pull(task_ids='check_drift')['conf'] }}",
+        skip_when_already_exists=True,
+        execution_timeout=dt.timedelta(minutes=5),
+    )
+    check >> gate >> trigger
+
+
+drift_monitor()

@@ -1,0 +1,78 @@
+"""The daily Evidently drift check and the decision to retrain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowSkipException
+
+from mlops_airflow.operators.base import MlopsOperator
+from mlops_airflow.runtime import airflow_tags, json_safe, window_end
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+TRAINING_DAG_ID = "train_and_promote"
+
+
+class DriftCheckOperator(MlopsOperator):
+    """Compare the current window with the champion's training data (Evidently), decide whether to retrain.
+
+    Returns a small summary; ``trigger`` says whether the downstream trigger should fire and ``conf`` is
+    what it passes to ``train_and_promote``. With no champion yet the task is skipped, not failed.
+    """
+
+    template_fields: Sequence[str] = ("window_end",)
+    ui_color = "#ffe8e8"
+
+    def __init__(self, *, window_end: str | None = None, training_dag_id: str = TRAINING_DAG_ID, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.window_end = window_end
+        self.training_dag_id = training_dag_id
+
+    def training_active(self, context: Context) -> bool:
+        count = context["ti"].get_dr_count(dag_id=self.training_dag_id, states=["queued", "running"])
+        return bool(count)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.drift import monitor, render_table
+
+        cfg = self.config
+        end = window_end(context, self.window_end)
+        self.begin("drift check of %s: %d days before %s vs the champion's training data", cfg.model.name,
+                   cfg.drift.window_days, end)  # fmt: skip
+        result = monitor(self.mlflow_hook.client(), self.mlflow_hook.tracking_uri, cfg, self.lake, end,
+                         self.training_active(context), airflow_tags(context))  # fmt: skip
+        if result.champion_version is None:
+            self.outcome("SKIPPED: %s", result.reason)
+            raise AirflowSkipException(result.reason)
+        self.log.info("most drifted columns (champion v%s, %d reference rows vs %d current rows):\n%s",
+                      result.champion_version, result.rows_reference, result.rows_current, render_table(result))  # fmt: skip
+        self.log.info("report %s; MLflow monitoring run %s", result.report_uri, result.monitoring_run_id)
+        self.outcome("%s: %s", "TRIGGER RETRAINING" if result.triggered else ("DRIFT" if result.drifted else "NO DRIFT"),
+                     result.reason)  # fmt: skip
+        reason = f"drift_monitor {result.ds}: {result.reason}"[:500]
+        return json_safe(
+            {
+                "ds": result.ds,
+                "champion_version": result.champion_version,
+                "drifted": result.drifted,
+                "trigger": result.triggered,
+                "reason": result.reason,
+                "drift_share": round(result.drift_share, 4),
+                "drifted_columns": result.drifted_columns[:20],
+                "prediction_drift": result.prediction_drift,
+                "report_uri": result.report_uri,
+                "monitoring_run_id": result.monitoring_run_id,
+                "conf": {
+                    "reason": reason,
+                    "window_end": result.window["end"],
+                    "drift_summary": {"ds": result.ds, "drift_share": round(result.drift_share, 4),
+                                      "drifted_columns": result.drifted_columns[:20],
+                                      "prediction_drift": result.prediction_drift,
+                                      "performance": result.performance, "report_uri": result.report_uri},
+                    "monitoring_run_id": result.monitoring_run_id,
+                },
+            }
+        )  # fmt: skip
