@@ -69,15 +69,15 @@ def _should_retrain(check: dict) -> bool:
     doc_md=__doc__,
 )  # fmt: skip
 def drift_monitor():
-    check = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
-    gate = ShortCircuitOperator(
+    check_drift = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
+    should_retrain = ShortCircuitOperator(
         task_id="should_retrain",
         python_callable=_should_retrain,
         op_args=[CHECK],
         ignore_downstream_trigger_rules=True,
         execution_timeout=dt.timedelta(minutes=2),
     )
-    trigger = TriggerDagRunOperator(
+    trigger_retraining = TriggerDagRunOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TRAINING_DAG_ID,
         trigger_run_id="drift__{{ ti.xcom_pull(task_ids='check_drift')['ds'] }}",
@@ -86,7 +86,7 @@ def drift_monitor():
         skip_when_already_exists=True,
         execution_timeout=dt.timedelta(minutes=5),
     )
-    check >> gate >> trigger
+    check_drift >> should_retrain >> trigger_retraining
 
 
 drift_monitor()

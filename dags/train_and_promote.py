@@ -75,6 +75,14 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
             description="Why this run was started; recorded in the log and the MLflow run.",
         ),
         "dry_run": Param(False, type="boolean", description="Train and evaluate, but never move the champion."),
+        "drift_summary": Param(
+            None, type=["null", "object"],
+            description="Set by drift_monitor: the drift summary that triggered this run (recorded, not used).",
+        ),
+        "monitoring_run_id": Param(
+            None, type=["null", "string"], maxLength=64,
+            description="Set by drift_monitor: the MLflow monitoring run; tagged on the training run.",
+        ),
     },
     tags=["mlops", "training", "mlflow"],
     doc_md=__doc__,
@@ -91,6 +99,7 @@ def train_and_promote():
         task_id="train_challenger",
         window_check=CHECK,
         reason="{{ params.reason }}",
+        monitoring_run_id="{{ params.monitoring_run_id }}",
         execution_timeout=dt.timedelta(hours=1),
     )
     evaluate = EvaluateChallengerOperator(

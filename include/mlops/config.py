@@ -137,6 +137,8 @@ class DriftConfig:
     cooldown_days: int = 7  # no new trigger within this many logical days of the last one
     min_drifted_days: int = 1  # trigger when at least N ...
     lookback_days: int = 1  # ... of the last M days (today included) drifted
+    retrain_window_days: int | None = None  # window of a drift-triggered retrain; None: training.window_days
+    retrain_holdout_days: int | None = None  # its holdout; None: training.holdout_days
 
 
 @dataclass(frozen=True)

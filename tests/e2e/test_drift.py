@@ -112,6 +112,8 @@ def test_the_triggered_conf_is_a_valid_training_run(monitored, dags, mlflow_clie
     retrain = train(dags, day(conf["window_end"]), **{k: v for k, v in conf.items() if k != "window_end"})
     assert retrain.state == "success", task_states(retrain)
     assert xcom(retrain, "check_training_window")["window"]["end"] == conf["window_end"]
+    run_id = xcom(retrain, "train_challenger")["run_id"]
+    assert mlflow_client.get_run(run_id).data.tags["triggered_by_monitoring_run"] == conf["monitoring_run_id"]
 
 
 def test_no_champion_skips_with_a_reason(make_config, dags):

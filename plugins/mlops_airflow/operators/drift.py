@@ -73,6 +73,8 @@ class DriftCheckOperator(MlopsOperator):
                                       "prediction_drift": result.prediction_drift,
                                       "performance": result.performance, "report_uri": result.report_uri},
                     "monitoring_run_id": result.monitoring_run_id,
+                    **({"window_days": cfg.drift.retrain_window_days} if cfg.drift.retrain_window_days else {}),
+                    **({"holdout_days": cfg.drift.retrain_holdout_days} if cfg.drift.retrain_holdout_days else {}),
                 },
             }
         )  # fmt: skip

@@ -88,13 +88,16 @@ class TrainModelOperator(MlopsOperator):
     """Train the configured scikit-learn pipeline on the checked partitions, log it to MLflow and register
     a version with alias ``challenger``. Idempotent per DAG run: retries reuse the registered version."""
 
-    template_fields: Sequence[str] = ("window_check", "reason")
+    template_fields: Sequence[str] = ("window_check", "reason", "monitoring_run_id")
     ui_color = "#e6f7e6"
 
-    def __init__(self, *, window_check: Any, reason: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, window_check: Any, reason: str | None = None, monitoring_run_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.window_check = window_check  # the CheckTrainingWindowOperator result (templated XCom)
         self.reason = reason
+        self.monitoring_run_id = monitoring_run_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import InsufficientData
@@ -114,6 +117,8 @@ class TrainModelOperator(MlopsOperator):
             raise TrainingDataRejected(str(exc)) from None
         client = self.mlflow_hook.client()
         tags = airflow_tags(context) | {"trigger_reason": str(self.reason or "")[:500]}
+        if self.monitoring_run_id:
+            tags["triggered_by_monitoring_run"] = str(self.monitoring_run_id)
         result = train_and_register(client, self.mlflow_hook.tracking_uri, cfg, data, window, key, tags)
         primary = f"holdout_{cfg.evaluation.primary_metric}"
         self.outcome("%s %s version %s (run %s), %s=%s", "REUSED" if result.reused else "REGISTERED", result.model_name,
