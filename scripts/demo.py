@@ -1,11 +1,20 @@
-"""`make demo`: the whole spine, headless, in one process, on a scratch stack under .demo/.
+"""`make demo`: the whole loop, headless, in one process, on a scratch stack under .demo/.
 
-Seeds a simulated period with one faulty day, backfills ingest_and_validate over it day by day
-(dag.test: real SQLite metadata, real task runs), trains the first champion, then retrains weekly
-so each new challenger is evaluated against the champion and promoted or rejected.
+1. Seeds a simulated period with one faulty day and an abrupt shift (a new fraud pattern and a
+   channel-mix change from SHIFT), and backfills ingest_and_validate over it day by day (dag.test:
+   real SQLite metadata, real task runs); the faulty day is quarantined.
+2. Trains the first champion, then retrains a week later so a challenger is evaluated.
+3. Runs drift_monitor for every day from there on. When it triggers retraining, the demo plays the
+   scheduler: it runs the queued train_and_promote run (dag.test with the run's conf) and removes
+   the placeholder. The retrained challenger is evaluated and promoted or rejected.
+4. Scores the post-shift days under three policies on the same data: never retrain (the champion at
+   the shift), retrain on drift (the champion in force each day, as chosen above) and retrain every
+   day (a model trained on the previous days, each day).
 
-Progress goes to stdout; Airflow's own task logs go to .demo/demo.log. The last line is one JSON
-object: champion_version, promotions, rejections, validation_failures_quarantined, duration_s, ...
+Progress goes to stdout; Airflow's task logs go to .demo/demo.log. The last line is one JSON object:
+champion_version, promotions, rejections, validation_failures_quarantined, drift_detected_days,
+retrains_triggered_by_drift, metric_never_retrain, metric_drift_retrain, metric_daily_retrain,
+retrains_daily_policy, duration_s, ...
 """
 
 from __future__ import annotations
@@ -23,16 +32,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".demo"
 START = dt.date(2026, 9, 1)
-DAYS = 42
+DAYS = 49  # 2026-09-01 .. 2026-10-19
+SHIFT = dt.date(2026, 10, 1)
 FAULTS = {"2026-09-17": "nulls"}
-TRAIN_ENDS = [dt.date(2026, 9, 22), dt.date(2026, 9, 29), dt.date(2026, 10, 6), dt.date(2026, 10, 13)]
+TRAIN_ENDS = [dt.date(2026, 9, 22), dt.date(2026, 9, 29)]  # the first champion, then a weekly challenger
+MONITOR_FROM = dt.date(2026, 9, 29)  # drift_monitor runs daily from here to the last day
 
 CONFIG = {
     "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json"),
                 "exclude_columns": ["transaction_id"]},
-    "simulator": {"seed": 42, "rows_per_day": 5000, "scenario": "baseline", "faults": FAULTS},
+    "simulator": {"seed": 42, "rows_per_day": 5000, "scenario": "abrupt_drift", "scenario_start": SHIFT.isoformat(),
+                  "faults": FAULTS},
     "lake": {"root": str(WORK / "lake")},
     "training": {"window_days": 21, "holdout_days": 7},
+    "drift": {"window_days": 3, "cooldown_days": 3, "exclude_columns": ["day_of_week"],
+              "retrain_window_days": 10, "retrain_holdout_days": 3},
 }  # fmt: skip
 
 
@@ -88,6 +102,80 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+def run_training(train, conf: dict, log: Path) -> tuple[str, dict]:
+    """One train_and_promote run; returns (PROMOTED|REJECTED|FAILED, the evaluation summary)."""
+    with quiet(log):
+        run = train.test(logical_date=None, run_conf=conf)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    evaluation = run.get_task_instance("evaluate_challenger").xcom_pull(task_ids="evaluate_challenger") or {}
+    outcome = {"success": "PROMOTED", "skipped": "REJECTED"}.get(states.get("promote_challenger"), "FAILED")
+    if outcome == "FAILED":
+        say(f"    train_and_promote ended {run.state}: {states} (see {log})")
+    return outcome, evaluation
+
+
+def queued_drift_run(ds: str) -> dict | None:
+    """The train_and_promote run drift_monitor queued for ``ds``: return its conf and remove the placeholder
+    (the demo runs it itself, as the scheduler would)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == "train_and_promote",
+                                                  DagRun.run_id == f"drift__{ds}"))  # fmt: skip
+        if run is None:
+            return None
+        conf = dict(run.conf or {})
+        session.delete(run)
+    return conf
+
+
+def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> dict:
+    """Primary metric on the post-shift days, pooled, for three policies run on the same data."""
+    import numpy as np
+
+    from include.mlops.evaluation import compute_metrics
+    from include.mlops.lake import Lake
+    from include.mlops.registry import load_version
+    from include.mlops.training import build_pipeline, feature_columns, score
+
+    lake = Lake.at(cfg.lake_root)
+    task, target, metric = cfg.dataset.task, cfg.dataset.target, cfg.evaluation.primary_metric
+    curated = set(lake.list_partitions("curated", cfg.dataset.name))
+    days = [d for d in (SHIFT + dt.timedelta(days=i) for i in range((START + dt.timedelta(days=DAYS) - SHIFT).days))
+            if d.isoformat() in curated]  # fmt: skip
+    models: dict[str, object] = {}
+
+    def registered(version: str):
+        if version not in models:
+            models[version] = load_version(cfg.model.name, version)
+        return models[version]
+
+    window = cfg.drift.retrain_window_days or cfg.training.window_days
+    y, never, ours, daily = [], [], [], []
+    for day in days:
+        frame = lake.read_partition("curated", cfg.dataset.name, day)
+        y.append(frame[target].to_numpy())
+        never.append(score(registered(never_version), frame, task))
+        ours.append(score(registered(champion_by_day[day.isoformat()]), frame, task))
+        import pandas as pd
+
+        past = [(day - dt.timedelta(days=k)).isoformat() for k in range(window, 0, -1)]
+        train = pd.concat([lake.read_partition("curated", cfg.dataset.name, d) for d in past if d in curated])
+        numeric, categorical = feature_columns(train, cfg)
+        model = build_pipeline(cfg, numeric, categorical).fit(train[numeric + categorical], train[target])
+        daily.append(score(model, frame, task))
+    truth = np.concatenate(y)
+
+    def pooled(scores: list) -> float:
+        return round(compute_metrics(task, truth, np.concatenate(scores))[metric], 4)
+
+    return {"metric": metric, "post_shift_days": len(days), "metric_never_retrain": pooled(never),
+            "metric_drift_retrain": pooled(ours), "metric_daily_retrain": pooled(daily),
+            "retrains_daily_policy": len(days)}  # fmt: skip
+
+
 def main() -> int:
     began = time.monotonic()
     setup_environment()
@@ -98,10 +186,11 @@ def main() -> int:
     if bag.import_errors:
         say(f"DAG import errors: {bag.import_errors}")
         return 1
-    ingest, train = bag.dags["ingest_and_validate"], bag.dags["train_and_promote"]
+    ingest, train, drift = bag.dags["ingest_and_validate"], bag.dags["train_and_promote"], bag.dags["drift_monitor"]
+    end = START + dt.timedelta(days=DAYS - 1)
 
-    say(f"==> backfilling ingest_and_validate over {START} .. {START + dt.timedelta(days=DAYS - 1)} "
-        f"({DAYS} days, fault injected on {', '.join(FAULTS)})")  # fmt: skip
+    say(f"==> backfilling ingest_and_validate over {START} .. {end} ({DAYS} days; fault injected on "
+        f"{', '.join(FAULTS)}; abrupt shift from {SHIFT})")  # fmt: skip
     quarantined: list[str] = []
     for i in range(DAYS):
         day = START + dt.timedelta(days=i)
@@ -113,28 +202,6 @@ def main() -> int:
             say(f"    {day}  {run.state.upper()}: quarantined (see lake/quarantine/.../ds={day}/validation.json)")
     say(f"    {DAYS - len(quarantined)} days published, {len(quarantined)} quarantined")
 
-    promotions = rejections = 0
-    evaluated: list[dict] = []
-    for end in TRAIN_ENDS:
-        with quiet(log):
-            run = train.test(
-                logical_date=None, run_conf={"window_end": end.isoformat(), "reason": "demo weekly retrain"}
-            )
-        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-        evaluation = run.get_task_instance("evaluate_challenger").xcom_pull(task_ids="evaluate_challenger")
-        if states.get("promote_challenger") == "success":
-            promotions += 1
-            outcome = "PROMOTED"
-        elif states.get("promote_challenger") == "skipped":
-            rejections += 1
-            outcome = "REJECTED"
-        else:
-            say(f"    training up to {end} ended {run.state}: {states} (see {log})")
-            continue
-        evaluated.append(evaluation)
-        say(f"    window ending {end}: v{evaluation['challenger_version']} vs champion "
-            f"{evaluation['champion_version'] or 'none'}: {outcome} ({evaluation['reason']})")  # fmt: skip
-
     from mlflow import MlflowClient
 
     from include.mlops.config import load_config
@@ -142,14 +209,58 @@ def main() -> int:
 
     cfg = load_config()
     uri = json.loads(os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"])["extra"]["tracking_uri"]
-    champion = champion_version(MlflowClient(tracking_uri=uri, registry_uri=uri), cfg.model.name)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    say("==> train_and_promote, weekly")
+    counts = {"PROMOTED": 0, "REJECTED": 0, "FAILED": 0}
+    challengers_evaluated = 0
+    for window_end in TRAIN_ENDS:
+        outcome, ev = run_training(train, {"window_end": window_end.isoformat(), "reason": "demo weekly retrain"}, log)
+        counts[outcome] += 1
+        challengers_evaluated += bool(ev.get("champion_version"))
+        say(f"    window ending {window_end}: v{ev.get('challenger_version')} vs champion "
+            f"{ev.get('champion_version') or 'none'}: {outcome} ({ev.get('reason')})")  # fmt: skip
+    never_version = champion_version(client, cfg.model.name)
+
+    say(f"==> drift_monitor, daily from {MONITOR_FROM}")
+    drift_days, drift_retrains = [], 0
+    champion_by_day: dict[str, str] = {}
+    day = MONITOR_FROM
+    while day <= end:
+        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1), tzinfo=dt.UTC)
+        with quiet(log):
+            run = drift.test(logical_date=logical)
+        check = run.get_task_instance("check_drift").xcom_pull(task_ids="check_drift") or {}
+        if check.get("drifted"):
+            drift_days.append(day.isoformat())
+        line = f"    {day}  share {check.get('drift_share', 0):.2f}  {'DRIFT' if check.get('drifted') else 'ok   '}"
+        conf = queued_drift_run(day.isoformat()) if check.get("trigger") else None
+        if conf is not None:
+            drift_retrains += 1
+            outcome, ev = run_training(train, conf, log)
+            counts[outcome] += 1
+            challengers_evaluated += bool(ev.get("champion_version"))
+            line += f"  -> retrain: v{ev.get('challenger_version')} {outcome} ({ev.get('reason')})"
+        elif check.get("drifted"):
+            line += f"  ({check.get('reason', '').split(' -> ')[-1]})"
+        say(line)
+        champion_by_day[(day + dt.timedelta(days=1)).isoformat()] = champion_version(client, cfg.model.name)
+        day += dt.timedelta(days=1)
+
+    say("==> scoring the post-shift days under three policies (never / on drift / daily)")
+    policies = policy_metrics(cfg, champion_by_day, never_version)
     summary = {
-        "champion_version": champion,
-        "promotions": promotions,
-        "rejections": rejections,
-        "challengers_evaluated": sum(1 for e in evaluated if e["champion_version"]),
+        "champion_version": champion_version(client, cfg.model.name),
+        "promotions": counts["PROMOTED"],
+        "rejections": counts["REJECTED"],
+        "training_failures": counts["FAILED"],
+        "challengers_evaluated": challengers_evaluated,
         "validation_failures_quarantined": len(quarantined),
         "quarantined_days": quarantined,
+        "drift_detected_days": len(drift_days),
+        "retrains_triggered_by_drift": drift_retrains,
+        **policies,
+        "shift_date": SHIFT.isoformat(),
         "days_ingested": DAYS,
         "model_name": cfg.model.name,
         "lake": str(WORK / "lake"),
@@ -157,7 +268,7 @@ def main() -> int:
         "duration_s": round(time.monotonic() - began, 1),
     }
     print(json.dumps(summary), flush=True)
-    return 0 if champion else 1
+    return 0 if summary["champion_version"] and not counts["FAILED"] else 1
 
 
 if __name__ == "__main__":
