@@ -47,9 +47,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test carries a layer marker, taken from its folder when not set explicitly."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if any(m.name in ("unit", "e2e", "integrity") for m in item.iter_markers()):
+        if any(m.name in ("unit", "e2e", "integrity", "integration") for m in item.iter_markers()):
             continue
-        if "e2e" in parts:
+        if "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+        elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
         elif "dags" in parts or ".astro" in parts:
             item.add_marker(pytest.mark.integrity)

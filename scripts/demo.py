@@ -102,10 +102,23 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+PARAM_DEFAULTS: dict[str, dict] = {}
+
+
+def full_conf(dag, conf: dict) -> dict:
+    """Every param spelled out: in-process, a run's conf is written into the DAG's own Param objects, so
+    a key left out would keep the previous run's value."""
+    import copy
+
+    if dag.dag_id not in PARAM_DEFAULTS:
+        PARAM_DEFAULTS[dag.dag_id] = {k: copy.deepcopy(dag.params.get_param(k).value) for k in dag.params}
+    return {**PARAM_DEFAULTS[dag.dag_id], **conf}
+
+
 def run_training(train, conf: dict, log: Path) -> tuple[str, dict]:
     """One train_and_promote run; returns (PROMOTED|REJECTED|FAILED, the evaluation summary)."""
     with quiet(log):
-        run = train.test(logical_date=None, run_conf=conf)
+        run = train.test(logical_date=None, run_conf=full_conf(train, conf))
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     evaluation = run.get_task_instance("evaluate_challenger").xcom_pull(task_ids="evaluate_challenger") or {}
     outcome = {"success": "PROMOTED", "skipped": "REJECTED"}.get(states.get("promote_challenger"), "FAILED")
@@ -187,6 +200,8 @@ def main() -> int:
         say(f"DAG import errors: {bag.import_errors}")
         return 1
     ingest, train, drift = bag.dags["ingest_and_validate"], bag.dags["train_and_promote"], bag.dags["drift_monitor"]
+    for dag in (ingest, train, drift):
+        full_conf(dag, {})  # record the defaults before any run
     end = START + dt.timedelta(days=DAYS - 1)
 
     say(f"==> backfilling ingest_and_validate over {START} .. {end} ({DAYS} days; fault injected on "
@@ -196,7 +211,7 @@ def main() -> int:
         day = START + dt.timedelta(days=i)
         logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         with quiet(log):
-            run = ingest.test(logical_date=logical)
+            run = ingest.test(logical_date=logical, run_conf=full_conf(ingest, {}))
         if run.state != "success":
             quarantined.append(day.isoformat())
             say(f"    {day}  {run.state.upper()}: quarantined (see lake/quarantine/.../ds={day}/validation.json)")
@@ -229,7 +244,7 @@ def main() -> int:
     while day <= end:
         logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1), tzinfo=dt.UTC)
         with quiet(log):
-            run = drift.test(logical_date=logical)
+            run = drift.test(logical_date=logical, run_conf=full_conf(drift, {}))
         check = run.get_task_instance("check_drift").xcom_pull(task_ids="check_drift") or {}
         if check.get("drifted"):
             drift_days.append(day.isoformat())

@@ -184,10 +184,65 @@ def promote(
     return PromotionResult(model_name, challenger, current, now)
 
 
+def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
+    """Move ``champion`` back to ``target`` (default: the champion the current one replaced).
+
+    Refuses a version that was never blessed by an evaluation. Records who, why and when as version
+    tags on both versions; the alias is moved in one call, so it never points at nothing.
+    """
+    current = champion_version(client, model_name)
+    if current is None:
+        raise PromotionRejected(f"{model_name} has no champion: nothing to roll back")
+    if not target:
+        target = client.get_model_version(model_name, current).tags.get("promotion.previous_champion")
+        if target in (None, "", "none"):
+            raise PromotionRejected(
+                f"{model_name} version {current} has no recorded previous champion; pass target_version explicitly"
+            )
+    target = str(target)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_model_version(model_name, target).tags
+    except MlflowException:
+        raise PromotionRejected(f"{model_name} has no version {target}") from None
+    if tags.get("evaluation.decision") != "promote":
+        raise PromotionRejected(
+            f"{model_name} version {target} was never blessed by an evaluation "
+            f"(evaluation.decision={tags.get('evaluation.decision')!r}); refusing to make it champion"
+        )
+    if target == current:
+        log.info("%s version %s is already champion; nothing to roll back", model_name, target)
+        return PromotionResult(model_name, target, current, "")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for key, value in {
+        "promotion.status": "champion (rollback)",
+        "rollback.from_version": current,
+        "rollback.by": actor,
+        "rollback.reason": reason[:4000],
+        "rollback.at": now,
+    }.items():
+        client.set_model_version_tag(model_name, target, key, value)
+    client.set_registered_model_alias(model_name, CHAMPION, target)
+    client.set_model_version_tag(model_name, current, "promotion.status", f"rolled back to {target}")
+    client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, target))
+    log.info("%s champion rolled back %s -> %s by %s: %s", model_name, current, target, actor, reason)
+    return PromotionResult(model_name, target, current, now)
+
+
 def _history(client: Any, model_name: str, newest: str) -> str:
     previous = client.get_registered_model(model_name).tags.get("champion_history", "")
     versions = [v for v in previous.split(",") if v] + [newest]
     return ",".join(versions[-50:])
 
 
-__all__ = ["CHALLENGER", "CHAMPION", "Evaluation", "PromotionResult", "champion_version", "evaluate", "promote"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "Evaluation",
+    "PromotionResult",
+    "champion_version",
+    "evaluate",
+    "promote",
+    "rollback",
+]

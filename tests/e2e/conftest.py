@@ -9,13 +9,26 @@ ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
 
 
+PARAM_DEFAULTS: dict[str, dict] = {}
+
+
 @pytest.fixture(scope="session")
 def dags(airflow_db):
+    import copy
+
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
+    for dag_id, dag in bag.dags.items():
+        PARAM_DEFAULTS[dag_id] = {k: copy.deepcopy(dag.params.get_param(k).value) for k in dag.params}
     return bag.dags
+
+
+def full_conf(dag_id: str, conf: dict | None) -> dict:
+    """Every param spelled out. In-process, Airflow's process_params() writes a run's conf into the DAG's
+    own Param objects, so a key left out would silently keep the previous run's value."""
+    return {**PARAM_DEFAULTS.get(dag_id, {}), **(conf or {})}
 
 
 def day(d: str) -> dt.date:
@@ -27,7 +40,7 @@ def ingest(dags, *days: dt.date) -> dict[str, str]:
     states = {}
     for d in days:
         logical = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=UTC)
-        run = dags["ingest_and_validate"].test(logical_date=logical)
+        run = dags["ingest_and_validate"].test(logical_date=logical, run_conf=full_conf("ingest_and_validate", {}))
         states[d.isoformat()] = run.state
     return states
 
@@ -36,7 +49,9 @@ def train(dags, window_end: dt.date, logical_date: dt.datetime | None = None, **
     """Run train_and_promote training up to ``window_end``; by default as a REST trigger would
     (logical_date null). The same ``logical_date`` twice is a re-run of the same DAG run (same run_id)."""
     conf = {"window_end": window_end.isoformat(), "reason": "test", **conf}
-    return dags["train_and_promote"].test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
+    return dags["train_and_promote"].test(
+        logical_date=logical_date, run_after=logical_date, run_conf=full_conf("train_and_promote", conf)
+    )
 
 
 def task_states(run) -> dict[str, str]:

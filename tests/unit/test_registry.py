@@ -85,3 +85,47 @@ def test_promoting_twice_is_a_no_op(two_versions, mlflow_client):
     again = promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
     assert again.champion_version == first.champion_version == v1
     assert again.previous_champion in (None, "none")
+
+
+def _promote_both(cfg, data, v1, v2, client):
+    evaluate(client, cfg, v1, data.holdout)
+    promote(client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    client.set_model_version_tag(cfg.model.name, v2, "evaluation.decision", "promote")
+    promote(client, cfg.model.name, v2, v1, promote_decision=True, reason="r", actor="b")
+
+
+def test_rollback_defaults_to_the_previous_champion_and_records_who_and_why(two_versions, mlflow_client):
+    from include.mlops.registry import rollback
+
+    cfg, data, v1, v2 = two_versions
+    _promote_both(cfg, data, v1, v2, mlflow_client)
+    result = rollback(mlflow_client, cfg.model.name, None, actor="alice", reason="v2 mis-scores mobile")
+    assert (result.champion_version, result.previous_champion) == (v1, v2)
+    assert champion_version(mlflow_client, cfg.model.name) == v1
+    tags = mlflow_client.get_model_version(cfg.model.name, v1).tags
+    assert tags["rollback.by"] == "alice" and tags["rollback.reason"] == "v2 mis-scores mobile"
+    assert tags["rollback.from_version"] == v2 and tags["rollback.at"]
+    assert mlflow_client.get_model_version(cfg.model.name, v2).tags["promotion.status"] == f"rolled back to {v1}"
+
+
+def test_rollback_refuses_a_version_never_blessed(two_versions, mlflow_client):
+    from include.mlops.registry import rollback
+
+    cfg, data, v1, v2 = two_versions
+    evaluate(mlflow_client, cfg, v1, data.holdout)
+    promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason="r", actor="a")
+    with pytest.raises(PromotionRejected, match="never blessed"):
+        rollback(mlflow_client, cfg.model.name, v2, actor="bob", reason="try")
+    with pytest.raises(PromotionRejected, match="no recorded previous champion"):
+        rollback(mlflow_client, cfg.model.name, None, actor="bob", reason="try")
+    with pytest.raises(PromotionRejected, match="no version 99"):
+        rollback(mlflow_client, cfg.model.name, "99", actor="bob", reason="try")
+    assert champion_version(mlflow_client, cfg.model.name) == v1
+
+
+def test_rollback_without_a_champion_is_refused(two_versions, mlflow_client):
+    from include.mlops.registry import rollback
+
+    cfg, *_ = two_versions
+    with pytest.raises(PromotionRejected, match="no champion"):
+        rollback(mlflow_client, cfg.model.name, None, actor="bob", reason="try")

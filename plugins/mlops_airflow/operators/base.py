@@ -25,7 +25,8 @@ class TrainingDataRejected(AirflowFailException):
 
 
 class ChampionMoved(AirflowFailException):
-    """The champion alias moved between evaluation and promotion; re-evaluate."""
+    """The champion alias could not be moved as asked (it moved since evaluation, or the rollback target
+    is not eligible). Not retried: the message says what to do."""
 
 
 class MlopsOperator(BaseOperator):

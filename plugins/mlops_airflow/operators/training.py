@@ -208,3 +208,35 @@ class PromoteChallengerOperator(MlopsOperator):
         self.outcome("CHAMPION of %s is now version %s (previous: %s)", name, result.champion_version,
                      result.previous_champion or "none")  # fmt: skip
         return result.as_dict()
+
+
+class RollbackChampionOperator(MlopsOperator):
+    """Move the ``champion`` alias back to an earlier blessed version (default: the previous champion).
+
+    Runs in the same one-slot pool as promotions. Who, why and when are recorded as version tags."""
+
+    template_fields: Sequence[str] = ("target_version", "reason")
+    ui_color = "#ffd6d6"
+
+    def __init__(self, *, target_version: Any = None, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_version = target_version
+        self.reason = reason
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.exceptions import PromotionRejected
+        from include.mlops.registry import rollback
+
+        name = self.config.model.name
+        target = str(self.target_version) if self.target_version not in (None, "", "None") else None
+        run = context["dag_run"]
+        user = getattr(run, "triggering_user_name", None) or "unknown"
+        actor = f"{user} via {context['dag'].dag_id}/{context['run_id']}"
+        self.begin("roll back the champion of %s to %s (%s)", name, target or "the previous champion", self.reason)
+        try:
+            result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=str(self.reason))
+        except PromotionRejected as exc:
+            raise ChampionMoved(str(exc)) from None
+        self.outcome("CHAMPION of %s is now version %s (was %s)", name, result.champion_version,
+                     result.previous_champion)  # fmt: skip
+        return result.as_dict()

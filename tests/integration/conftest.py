@@ -1,0 +1,493 @@
+"""The distributed stack, started natively once per session (no Docker):
+
+- S3: moto in server mode (a real HTTP endpoint), buckets ``mlops-it-lake`` and ``mlops-it-mlflow``;
+- MLflow tracking server: PostgreSQL backend store, artifacts proxied to ``s3://mlops-it-mlflow``;
+- Airflow 3 with the CeleryExecutor: PostgreSQL metadata DB, Redis broker (DB 7), api-server,
+  scheduler, dag-processor and one Celery worker (concurrency 2), each its own process group.
+
+PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are the machine's.
+The databases are created with unique names and dropped at the end; only Redis DB 7 is flushed.
+The environment is built for the subprocesses only: the pytest process's own env is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else "python"
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 7
+LAKE_BUCKET, MLFLOW_BUCKET = "mlops-it-lake", "mlops-it-mlflow"
+LAKE_ROOT = f"s3://{LAKE_BUCKET}/lake"
+DATASET = "transactions"
+MODEL_NAME = "fraud_detector"
+S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+START_TIMEOUT = 240  # seconds, for any one service to become ready
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"<{exc}>"
+    return text[-chars:]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _services_reachable() -> str | None:
+    """Why the machine's PostgreSQL/Redis can't be used, or None."""
+    try:
+        import psycopg2
+
+        psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable: {exc}"
+    try:
+        import redis
+
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable: {exc}"
+    return None
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=5).flushdb()
+
+
+@dataclass
+class Stack:
+    home: Path
+    api_url: str
+    mlflow_url: str
+    s3_url: str
+    password: str
+    logs: dict[str, Path]
+    env: dict[str, str]
+    _token: str | None = field(default=None, repr=False)
+
+    # -- S3 -------------------------------------------------------------------------------
+    def s3(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.s3_url, **S3_CREDS)
+
+    def list_keys(self, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for page in self.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out[obj["Key"]] = obj
+        return out
+
+    def parquet_rows(self, bucket: str, key: str) -> int:
+        import io
+
+        import pyarrow.parquet as pq
+
+        body = self.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
+
+    # -- REST -----------------------------------------------------------------------------
+    def token(self) -> str:
+        if self._token is None:
+            import requests
+
+            r = requests.post(
+                f"{self.api_url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+            )
+            assert r.status_code in (200, 201), (r.status_code, r.text)
+            self._token = r.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        import requests
+
+        headers = kwargs.pop("headers", {})
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        return requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=60, **kwargs)
+
+    def diagnostics(self, dag_id: str | None = None, run_id: str | None = None) -> str:
+        """Service log tails and, for a run, its task states and task log tails."""
+        parts = []
+        if dag_id and run_id:
+            with contextlib.suppress(Exception):
+                r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+                parts.append("task instances: " + json.dumps(
+                    [(t["task_id"], t["state"], t["try_number"]) for t in r.json()["task_instances"]]
+                ))  # fmt: skip
+            for log in sorted((self.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/**/*.log"))[-6:]:
+                parts.append(f"--- {log.relative_to(self.home)}\n{_tail(log, 2500)}")
+        for name, path in self.logs.items():
+            parts.append(f"--- {name} ({path})\n{_tail(path, 2000)}")
+        return "\n".join(parts)
+
+    # -- DAG runs -------------------------------------------------------------------------
+    def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float) -> dict[str, dict]:
+        """Poll until every run is finished; returns run_id -> run. Fails with diagnostics on a timeout."""
+        deadline = time.monotonic() + timeout
+        done: dict[str, dict] = {}
+        while True:
+            for run_id in run_ids:
+                if run_id in done:
+                    continue
+                r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+                if r.status_code == 200 and r.json()["state"] in ("success", "failed"):
+                    done[run_id] = r.json()
+            if len(done) == len(run_ids):
+                return done
+            if time.monotonic() > deadline:
+                pending = [r for r in run_ids if r not in done]
+                pytest.fail(
+                    f"{dag_id} runs not finished within {timeout:.0f}s: {pending}\n"
+                    + self.diagnostics(dag_id, pending[0])
+                )
+            time.sleep(2)
+
+    def assert_success(self, dag_id: str, runs: dict[str, dict]) -> None:
+        failed = [run_id for run_id, run in runs.items() if run["state"] != "success"]
+        if failed:
+            pytest.fail(f"{dag_id} runs failed: {failed}\n" + self.diagnostics(dag_id, failed[0]))
+
+    def unpause(self, dag_id: str) -> None:
+        """Unpause ``dag_id``. The DAGs are in the past of their schedule (catchup=False), so unpausing
+        makes the scheduler create one run for the latest interval; that run works on a day no test
+        wants (and would hold train_and_promote's single active-run slot), so it is marked failed."""
+        before = self.api("GET", f"/api/v2/dags/{dag_id}").json()
+        r = self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        assert r.status_code == 200, (r.status_code, r.text)
+        run_after = before.get("next_dagrun_run_after")
+        if not run_after or dt.datetime.fromisoformat(run_after.replace("Z", "+00:00")) > dt.datetime.now(dt.UTC):
+            return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = self.api(
+                "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": "scheduled", "limit": 10}
+            ).json()["dag_runs"]
+            if runs:
+                for run in runs:
+                    if run["state"] in ("queued", "running"):
+                        r = self.api(
+                            "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
+                        )
+                        assert r.status_code == 200, (r.status_code, r.text)
+                return
+            time.sleep(1)
+        pytest.fail(f"no scheduled run of {dag_id} appeared after unpausing\n" + self.diagnostics())
+
+
+def _wait(what: str, check: Callable[[], bool], procs: dict[str, subprocess.Popen], logs: dict[str, Path],
+          timeout: float = START_TIMEOUT) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        dead = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
+        if dead or time.monotonic() > deadline:
+            tails = "\n".join(f"--- {n} ({p})\n{_tail(p)}" for n, p in logs.items())
+            pytest.fail(f"{what}: not ready within {timeout:.0f}s (exited: {dead or 'none'})\n{tails}")
+        time.sleep(1)
+
+
+def _http_ok(url: str) -> bool:
+    import requests
+
+    return requests.get(url, timeout=3).status_code == 200
+
+
+def _stop(procs: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM every process group, up to 20 s for a graceful stop, then SIGKILL what is left."""
+    for p in procs.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for p in procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for p in procs.values():  # the group may outlive its leader (task subprocesses, gunicorn/uvicorn workers)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=5)
+
+
+def _base_env() -> dict[str, str]:
+    """The parent env minus everything that configures Airflow, MLflow, AWS or the pipeline."""
+    drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH", "PYTEST")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+            "GIT_PYTHON_REFRESH": "quiet",
+            "MLFLOW_ENABLE_TELEMETRY": "false",
+            "DO_NOT_TRACK": "true",
+            "GX_ANALYTICS_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _write_pipeline_config(path: Path) -> None:
+    """The shape of include/config/mlops.compose.yaml, small enough for a 2-core machine."""
+    import yaml
+
+    doc = {
+        "dataset": {"suite": "include/config/expectations/transactions.json", "exclude_columns": ["transaction_id"]},
+        "simulator": {"rows_per_day": 1500},
+        "model": {
+            "name": MODEL_NAME,
+            "params": {"max_iter": 200, "learning_rate": 0.08, "max_leaf_nodes": 31, "l2_regularization": 1.0},
+        },
+        "lake": {"root": LAKE_ROOT, "aws_conn_id": "aws_default"},
+        "training": {"window_days": 6, "holdout_days": 2, "min_rows": 200},
+        "evaluation": {"floor": 0.02},
+        "mlflow": {"conn_id": "mlflow_default", "experiment": "fraud_detector_it"},
+        "drift": {"exclude_columns": ["day_of_week"]},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    reason = _services_reachable()
+    if reason:
+        pytest.fail(f"the integration suite needs the machine's PostgreSQL and Redis: {reason}")
+
+    tag = f"{os.getpid()}_{secrets.token_hex(3)}"
+    airflow_db, mlflow_db = f"mlops_it_airflow_{tag}", f"mlops_it_mlflow_{tag}"
+    work = Path(tempfile.mkdtemp(prefix="mlops-it-"))
+    home = work / "airflow"
+    home.mkdir()
+    procs: dict[str, subprocess.Popen] = {}
+    logs: dict[str, Path] = {}
+    log_files: list[Any] = []
+    created_dbs: list[str] = []
+
+    def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        logs[name] = work / f"{name}.log"
+        fh = open(logs[name], "w")  # noqa: SIM115 - closed at teardown
+        log_files.append(fh)
+        procs[name] = subprocess.Popen(
+            cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        return procs[name]
+
+    def run_cli(name: str, cmd: list[str], env: dict[str, str], timeout: float) -> None:
+        logs[name] = work / f"{name}.log"
+        with open(logs[name], "w") as fh:
+            try:
+                rc = subprocess.run(
+                    cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    timeout=timeout, start_new_session=True,
+                ).returncode  # fmt: skip
+            except subprocess.TimeoutExpired:
+                rc = "timeout"
+        if rc != 0:
+            pytest.fail(f"`{' '.join(cmd)}` failed ({rc}):\n{_tail(logs[name], 5000)}")
+
+    try:
+        _flush_redis()
+        for db in (airflow_db, mlflow_db):
+            _pg_admin(f'CREATE DATABASE "{db}"')
+            created_dbs.append(db)
+
+        base = _base_env()
+        s3_port, mlflow_port, api_port, log_port = _free_port(), _free_port(), _free_port(), _free_port()
+        s3_url = f"http://127.0.0.1:{s3_port}"
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        api_url = f"http://127.0.0.1:{api_port}"
+
+        # -- S3 (moto server) ---------------------------------------------------------------
+        start("moto", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], base)
+
+        # -- Airflow metadata DB (the longest step; runs while moto and MLflow start) ---------
+        password = secrets.token_urlsafe(16)
+        passwords_file = home / "simple_auth_manager_passwords.json"
+        passwords_file.write_text(json.dumps({"admin": password}))
+        config_path = work / "mlops.integration.yaml"
+        _write_pipeline_config(config_path)
+        pg = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{airflow_db}"
+        af_env = {
+            **base,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg,
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{airflow_db}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__API__BASE_URL": api_url,
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Paused at creation, unpaused by the tests (Stack.unpause): the DAGs' schedules are in the
+            # past, and a scheduled train_and_promote run would otherwise hold its only active-run slot
+            # while it retries on an empty window.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": mlflow_url}),
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"endpoint_url": s3_url, "region_name": "us-east-1"},
+                }
+            ),
+            "MLOPS_CONFIG": str(config_path),
+        }
+        migrate = start("migrate", ["airflow", "db", "migrate"], af_env)
+
+        def s3_ready() -> bool:
+            import boto3
+
+            client = boto3.client("s3", endpoint_url=s3_url, **S3_CREDS)
+            client.list_buckets()
+            return True
+
+        _wait("moto S3 server", s3_ready, {"moto": procs["moto"]}, logs)
+        s3 = __import__("boto3").client("s3", endpoint_url=s3_url, **S3_CREDS)
+        for bucket in (LAKE_BUCKET, MLFLOW_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+
+        # -- MLflow tracking server ----------------------------------------------------------
+        mlflow_env = {
+            **base,
+            "MLFLOW_S3_ENDPOINT_URL": s3_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        start(
+            "mlflow",
+            [PYTHON, "-m", "mlflow", "server",
+             "--backend-store-uri", f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{mlflow_db}",
+             "--artifacts-destination", f"s3://{MLFLOW_BUCKET}", "--serve-artifacts",
+             "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+            mlflow_env,
+        )  # fmt: skip
+
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            rc = migrate.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        if rc != 0:
+            pytest.fail(f"airflow db migrate failed ({rc}):\n{_tail(logs['migrate'], 5000)}")
+        del procs["migrate"]
+        run_cli(
+            "pools",
+            ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"],
+            af_env,
+            max(60.0, deadline - time.monotonic()),
+        )
+
+        # -- Airflow components --------------------------------------------------------------
+        start("api-server", ["airflow", "api-server", "--port", str(api_port), "--host", "127.0.0.1"], af_env)
+        start("scheduler", ["airflow", "scheduler"], af_env)
+        start("dag-processor", ["airflow", "dag-processor"], af_env)
+        start(
+            "celery-worker",
+            ["airflow", "celery", "worker", "--concurrency", "2", "--celery-hostname", f"mlops-it-{tag}@%h"],
+            af_env,
+        )
+
+        stack = Stack(home=home, api_url=api_url, mlflow_url=mlflow_url, s3_url=s3_url, password=password,
+                      logs=logs, env=af_env)  # fmt: skip
+        _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
+
+        def healthy() -> bool:
+            import requests
+
+            health = requests.get(f"{api_url}/api/v2/monitor/health", timeout=3).json()
+            return all(
+                health.get(part, {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "dag_processor")
+            )
+
+        _wait("airflow api-server, scheduler and dag-processor (/api/v2/monitor/health)", healthy, procs, logs)
+
+        def dags_visible() -> bool:
+            return all(
+                stack.api("GET", f"/api/v2/dags/{d}").status_code == 200
+                for d in ("ingest_and_validate", "train_and_promote", "drift_monitor")
+            )
+
+        _wait("DAGs visible over the REST API", dags_visible, procs, logs)
+        errors = stack.api("GET", "/api/v2/importErrors").json()
+        assert errors["total_entries"] == 0, errors
+        _wait("celery worker", lambda: " ready." in logs["celery-worker"].read_text(errors="replace"), procs, logs)
+
+        yield stack
+    finally:
+        _stop(procs)
+        for fh in log_files:
+            fh.close()
+        for db in created_dbs:
+            with contextlib.suppress(Exception):
+                _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        with contextlib.suppress(Exception):
+            _flush_redis()
+        if os.environ.get("MLOPS_IT_KEEP_LOGS"):
+            print(f"integration logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

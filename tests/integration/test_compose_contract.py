@@ -1,0 +1,139 @@
+"""docker-compose.yaml agrees with the code: config path, connection ids, buckets, pool, .env.example.
+
+Parses the files only; needs no services (and no Docker).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from include.mlops.config import load_config
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yaml").read_text()
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)  # PyYAML resolves the anchors and `<<` merge keys
+SERVICES = COMPOSE["services"]
+IMAGE_ROOT = "/usr/local/airflow"  # where the Dockerfile puts the project (Astro layout)
+PROJECT_IMAGE = COMPOSE["x-project-image"]["image"]
+AIRFLOW_SERVICES = sorted(
+    name for name, svc in SERVICES.items() if svc.get("image") == PROJECT_IMAGE and name != "mlflow"
+)
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        m = re.match(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
+        if m:
+            values[m.group(1)] = m.group(2).strip()
+    return values
+
+
+ENV = _env_example()
+
+
+def _interpolate(value: str) -> str:
+    """Compose-style ${VAR}, ${VAR:-default}, ${VAR:?error} with the values of .env.example; $$ -> $."""
+
+    def sub(m: re.Match) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name in ENV and (ENV[name] or op != ":-"):
+            return ENV[name]
+        if op == ":-":
+            return arg
+        raise AssertionError(f"{name} is required by docker-compose.yaml but not in .env.example")
+
+    return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", sub, value).replace("$$", "$")
+
+
+def _container_path_to_repo(path: str) -> Path:
+    assert path.startswith(IMAGE_ROOT + "/"), f"{path} is not under {IMAGE_ROOT}"
+    return ROOT / path[len(IMAGE_ROOT) + 1 :]
+
+
+@pytest.fixture(scope="module")
+def compose_config():
+    path = {_interpolate(SERVICES[s]["environment"]["MLOPS_CONFIG"]) for s in AIRFLOW_SERVICES}
+    assert len(path) == 1, f"Airflow services disagree on MLOPS_CONFIG: {path}"
+    return load_config(_container_path_to_repo(path.pop()))
+
+
+def test_the_airflow_services_are_found():
+    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker"} <= set(
+        AIRFLOW_SERVICES
+    ), AIRFLOW_SERVICES
+
+
+def test_dockerfile_puts_the_project_where_compose_looks():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert IMAGE_ROOT in dockerfile
+
+
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_mlops_config_points_at_a_file_in_the_repo(service: str):
+    path = _interpolate(SERVICES[service]["environment"]["MLOPS_CONFIG"])
+    assert _container_path_to_repo(path) == ROOT / "include/config/mlops.compose.yaml"
+    assert _container_path_to_repo(path).is_file()
+
+
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_connections_match_the_config(service: str, compose_config):
+    env = SERVICES[service]["environment"]
+    for conn_id, conn_type in ((compose_config.mlflow.conn_id, "http"), (compose_config.lake.aws_conn_id, "aws")):
+        var = f"AIRFLOW_CONN_{conn_id.upper()}"
+        assert var in env, f"{service}: no {var} for connection {conn_id!r} of the config"
+        conn = json.loads(_interpolate(env[var]))
+        assert conn["conn_type"] == conn_type, conn
+    aws = json.loads(_interpolate(env[f"AIRFLOW_CONN_{compose_config.lake.aws_conn_id.upper()}"]))
+    assert aws["extra"]["endpoint_url"] == "http://minio:9000"
+    assert aws["login"] == ENV["MINIO_ROOT_USER"] and aws["password"] == ENV["MINIO_ROOT_PASSWORD"]
+    mlflow = json.loads(_interpolate(env[f"AIRFLOW_CONN_{compose_config.mlflow.conn_id.upper()}"]))
+    assert mlflow["host"] == "http://mlflow:5000"
+
+
+def _created_buckets() -> set[str]:
+    command = "\n".join(SERVICES["minio-init"]["command"])
+    return set(re.findall(r"mc mb (?:--ignore-existing )?local/([a-z0-9.\-]+)", command))
+
+
+def test_minio_init_creates_the_lake_and_mlflow_buckets(compose_config):
+    assert compose_config.lake.root.startswith("s3://")
+    lake_bucket = compose_config.lake.root[len("s3://") :].split("/", 1)[0]
+    buckets = _created_buckets()
+    assert lake_bucket in buckets, (lake_bucket, buckets)
+    mlflow_cmd = "\n".join(SERVICES["mlflow"]["command"])
+    artifacts = re.search(r"--artifacts-destination\s+s3://([a-z0-9.\-]+)", mlflow_cmd)
+    assert artifacts and artifacts.group(1) in buckets, (mlflow_cmd, buckets)
+    assert SERVICES["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+
+
+def test_airflow_init_creates_the_promotion_pool():
+    pool = re.search(r'PROMOTION_POOL = "([^"]+)"', (ROOT / "dags/train_and_promote.py").read_text()).group(1)
+    assert pool == "mlops_promotion"
+    command = "\n".join(SERVICES["airflow-init"]["command"])
+    m = re.search(rf"airflow pools set {pool} (\d+) ", command)
+    assert m, command
+    assert int(m.group(1)) == 1, "one promotion at a time"
+
+
+def test_env_example_defines_every_required_variable():
+    required = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*):\?", COMPOSE_TEXT))
+    assert required, "expected ${VAR:?...} in docker-compose.yaml"
+    missing = sorted(required - set(ENV))
+    assert not missing, f".env.example lacks {missing}"
+    empty = sorted(v for v in required if not ENV[v])
+    assert not empty, f".env.example leaves required variables empty: {empty}"
+
+
+def test_every_variable_compose_reads_is_documented():
+    used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_TEXT))
+    commented = set(re.findall(r"^#\s*([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    missing = sorted(used - set(ENV) - commented)
+    assert not missing, f"docker-compose.yaml reads {missing}, not in .env.example"
