@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: venv run demo test test-fast lint lock parse-time clean
+.PHONY: venv run demo test test-fast lint lock parse-time bench clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: venv
 
 parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`
 	@$(BIN)/python scripts/parse_time.py
+
+bench: venv  ## hot paths side by side with their baselines; writes bench-results.json (no assertions)
+	@$(BIN)/python scripts/bench.py
 
 lock:  ## re-resolve requirements.in into requirements.lock
 	@$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock

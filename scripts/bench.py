@@ -1,0 +1,256 @@
+"""`make bench`: each hot path measured side by side with its baseline, in the same run.
+
+Every measurement runs in a fresh interpreter (so imports and peak memory are its own); peak memory
+is the child's max RSS. Data comes from the simulator. Prints a table and writes bench-results.json.
+Benchmarks are not tests: nothing here asserts a time.
+
+    make bench                      # everything
+    python scripts/bench.py --only drift,gx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+       "MLFLOW_ENABLE_TELEMETRY": "false", "GIT_PYTHON_REFRESH": "quiet"}  # fmt: skip
+
+PRELUDE = """
+import json, resource, sys, time, datetime as dt
+def done(**out):
+    out["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("BENCH " + json.dumps(out))
+"""
+
+
+def child(code: str, timeout: int = 1800) -> dict:
+    """Run ``code`` in a fresh interpreter; it reports with done(**figures)."""
+    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True, text=True,
+                         env=ENV, timeout=timeout)  # fmt: skip
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark child failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("BENCH ") :])
+
+
+# -- parse time -------------------------------------------------------------------------------
+PARSE_PROBE = """
+import runpy
+import airflow.sdk
+t = time.perf_counter()
+runpy.run_path({path!r})
+done(ms=(time.perf_counter() - t) * 1000)
+"""
+HEAVY_HEADER = (
+    "import pandas\nimport numpy\nimport sklearn.ensemble\nimport mlflow\nimport great_expectations\nimport evidently\n"
+)
+
+
+def bench_parse(runs: int) -> dict:
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dag_file in sorted((ROOT / "dags").glob("*.py")):
+            source = dag_file.read_text()
+            baseline = Path(tmp) / dag_file.name  # the same DAG written the way public examples do it
+            head, sep, rest = source.partition("from __future__ import annotations\n")
+            baseline.write_text(head + sep + HEAVY_HEADER + rest)
+            ours = statistics.median(child(PARSE_PROBE.format(path=str(dag_file)))["ms"] for _ in range(runs))
+            base = statistics.median(child(PARSE_PROBE.format(path=str(baseline)))["ms"] for _ in range(runs))
+            results[dag_file.stem] = {"ms": round(ours, 1), "baseline_ms": round(base, 1),
+                                      "ratio": round(base / max(ours, 0.1), 1)}  # fmt: skip
+    return {"parse": results, "parse_extra_ms_max": max(r["ms"] for r in results.values())}
+
+
+# -- drift at scale -----------------------------------------------------------------------------
+DRIFT_DATA = """
+from include.mlops.simulator import generate_day, NUMERIC_COLUMNS, FLAG_COLUMNS, CATEGORICAL_COLUMNS
+num = [c for c in NUMERIC_COLUMNS + FLAG_COLUMNS if c != "day_of_week"]
+cat = list(CATEGORICAL_COLUMNS)
+ref = generate_day(dt.date(2026, 3, 3), rows_per_day={rows})
+cur = generate_day(dt.date(2026, 3, 4), rows_per_day={rows}, scenario="abrupt_drift", scenario_start=dt.date(2026, 3, 4))
+cols = num + cat + ["is_fraud"]
+ref, cur = ref[cols], cur[cols]
+"""
+DRIFT_OURS = (
+    DRIFT_DATA
+    + """
+from include.mlops.config import DriftConfig
+t = time.perf_counter()
+from include.mlops.drift import compute_drift, sample
+cfg = DriftConfig()
+result, _ = compute_drift(sample(ref, cfg.sample_cap, cfg.seed, "is_fraud"), sample(cur, cfg.sample_cap, cfg.seed, "is_fraud"), num, cat, cfg)
+done(seconds=time.perf_counter() - t, drifted=sorted(result.drifted_columns), rows=[len(ref), len(cur)])
+"""
+)
+DRIFT_BASELINE = (
+    DRIFT_DATA
+    + """
+t = time.perf_counter()
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+definition = DataDefinition(numerical_columns=num, categorical_columns=cat)
+snapshot = Report([DataDriftPreset(columns=num + cat)]).run(
+    current_data=Dataset.from_pandas(cur[num + cat], data_definition=definition),
+    reference_data=Dataset.from_pandas(ref[num + cat], data_definition=definition))
+from include.mlops.drift import _is_drifted
+drifted = sorted(m["config"]["column"] for m in snapshot.dict()["metrics"] if m["config"]["type"].endswith("ValueDrift")
+                 and _is_drifted(m["config"]["method"], float(m["value"]), float(m["config"]["threshold"])))
+done(seconds=time.perf_counter() - t, drifted=drifted)
+"""
+)
+
+
+def bench_drift(rows: int) -> dict:
+    ours = child(DRIFT_OURS.format(rows=rows))
+    base = child(DRIFT_BASELINE.format(rows=rows))
+    return {
+        "drift_1m_s": round(ours["seconds"], 2),
+        "drift_evidently_full_s": round(base["seconds"], 2),
+        "drift_speedup_vs_evidently_full": round(base["seconds"] / ours["seconds"], 1),
+        "drift_same_verdict": ours["drifted"] == base["drifted"],
+        "drift_drifted_columns": ours["drifted"],
+        "drift_peak_mb": ours["peak_mb"],
+        "drift_evidently_full_peak_mb": base["peak_mb"],
+        "drift_rows": ours["rows"],
+    }
+
+
+# -- validation at scale ------------------------------------------------------------------------
+GX_DATA = """
+from include.mlops.simulator import generate_day
+from include.mlops.validation import load_suite
+frame = generate_day(dt.date(2026, 3, 4), rows_per_day={rows})
+suite = load_suite({suite!r})
+"""
+GX_OURS = (
+    GX_DATA
+    + """
+t = time.perf_counter()
+from include.mlops.validation import validate_frame
+summary = validate_frame(frame, suite)
+done(seconds=time.perf_counter() - t, success=summary.success, expectations=summary.evaluated, rows=len(frame))
+"""
+)
+GX_BASELINE = (
+    GX_DATA
+    + """
+t = time.perf_counter()
+import pandas as pd
+failed = 0
+for e in suite["expectations"]:
+    k, kind = e["kwargs"], e["type"]
+    col = frame[k["column"]] if "column" in k else None
+    if kind == "expect_table_row_count_to_be_between": ok = k["min_value"] <= len(frame) <= k["max_value"]
+    elif kind == "expect_table_columns_to_match_set": ok = set(frame.columns) == set(k["column_set"])
+    elif kind == "expect_column_values_to_be_unique": ok = not col.duplicated().any()
+    elif kind == "expect_column_values_to_not_be_null": ok = not col.isna().any()
+    elif kind == "expect_column_values_to_be_in_type_list": ok = str(col.dtype) in k["type_list"]
+    elif kind == "expect_column_values_to_be_between": ok = bool(col.dropna().between(k["min_value"], k["max_value"]).all())
+    elif kind == "expect_column_values_to_be_in_set": ok = bool(col.dropna().isin(k["value_set"]).all())
+    elif kind == "expect_column_mean_to_be_between": ok = k["min_value"] <= col.mean() <= k["max_value"]
+    else: raise SystemExit("no pandas equivalent for " + kind)
+    failed += not ok
+done(seconds=time.perf_counter() - t, success=failed == 0, rows=len(frame))
+"""
+)
+
+
+def bench_gx(rows: int) -> dict:
+    suite = str(ROOT / "include/config/expectations/transactions.json")
+    ours = child(GX_OURS.format(rows=rows, suite=suite))
+    base = child(GX_BASELINE.format(rows=rows, suite=suite))
+    return {
+        "gx_1m_s": round(ours["seconds"], 2),
+        "gx_pandas_baseline_s": round(base["seconds"], 2),
+        "gx_expectations": ours["expectations"],
+        "gx_rows": ours["rows"],
+        "gx_same_verdict": ours["success"] == base["success"],
+        "gx_peak_mb": ours["peak_mb"],
+    }
+
+
+# -- ingestion throughput -----------------------------------------------------------------------
+INGEST = """
+import tempfile
+from include.mlops.config import parse_config
+from include.mlops.lake import Lake
+from include.mlops.ingest import land_batch, validate_landed, publish
+root = tempfile.mkdtemp()
+cfg = parse_config({{"lake": {{"root": root}}, "simulator": {{"rows_per_day": {rows}}},
+                    "dataset": {{"suite": {suite!r}}}}})
+lake = Lake.at(root)
+day = dt.date(2026, 3, 4)
+t = time.perf_counter(); landed = land_batch(cfg, lake, day); t_land = time.perf_counter() - t
+t = time.perf_counter(); validate_landed(cfg, lake, day); t_validate = time.perf_counter() - t
+t = time.perf_counter(); publish(cfg, lake, day); t_publish = time.perf_counter() - t
+total = t_land + t_validate + t_publish
+done(rows=landed.rows, land_s=t_land, validate_s=t_validate, publish_s=t_publish, rows_per_s=landed.rows / total)
+"""
+
+
+def bench_ingest(rows: int) -> dict:
+    suite = str(ROOT / "include/config/expectations/transactions.json")
+    r = child(INGEST.format(rows=rows, suite=suite))
+    return {
+        "ingest_rows_per_s": round(r["rows_per_s"]),
+        "ingest_rows": r["rows"],
+        "ingest_task_s": {k: round(r[k], 2) for k in ("land_s", "validate_s", "publish_s")},
+        "ingest_peak_mb": r["peak_mb"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="parse,drift,gx,ingest")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--parse-runs", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "bench-results.json"))
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    results: dict = {"rows": args.rows}
+    steps = {
+        "parse": lambda: bench_parse(args.parse_runs),
+        "drift": lambda: bench_drift(args.rows),
+        "gx": lambda: bench_gx(args.rows),
+        "ingest": lambda: bench_ingest(args.rows),
+    }
+    for name, step in steps.items():
+        if name in wanted:
+            print(f"... {name}", file=sys.stderr, flush=True)
+            results.update(step())
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    rows = []
+    if "parse" in results:
+        for dag, r in results["parse"].items():
+            rows.append((f"parse {dag}", f"{r['ms']} ms", f"{r['baseline_ms']} ms (heavy imports at top)",
+                         f"{r['ratio']}x", ""))  # fmt: skip
+    if "drift_1m_s" in results:
+        rows.append((f"drift, {results['drift_rows'][0]} vs {results['drift_rows'][1]} rows", f"{results['drift_1m_s']} s", f"{results['drift_evidently_full_s']} s "
+                     "(Evidently, full frames)", f"{results['drift_speedup_vs_evidently_full']}x",
+                     f"{results['drift_peak_mb']} vs {results['drift_evidently_full_peak_mb']} MB; same verdict: "
+                     f"{results['drift_same_verdict']}"))  # fmt: skip
+    if "gx_1m_s" in results:
+        rows.append((f"GX suite, {results['gx_rows']} rows", f"{results['gx_1m_s']} s",
+                     f"{results['gx_pandas_baseline_s']} s (plain pandas)", "",
+                     f"{results['gx_expectations']} expectations, {results['gx_peak_mb']} MB"))  # fmt: skip
+    if "ingest_rows_per_s" in results:
+        rows.append((f"ingest a {results['ingest_rows']}-row day", f"{results['ingest_rows_per_s']} rows/s", "", "",
+                     f"{results['ingest_task_s']}, {results['ingest_peak_mb']} MB"))  # fmt: skip
+    print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
+    for r in rows:
+        print(f"{r[0]:<30} {r[1]:>14}  {r[2]:<40} {r[3]:>6}  {r[4]}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
