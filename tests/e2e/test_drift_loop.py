@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from include.mlops.lake import Lake
-from tests.e2e.conftest import UTC, day, full_conf, ingest, task_states, train, xcom
+from tests.e2e.conftest import UTC, day, ingest, run_dag, task_states, train, xcom
 
 SHIFT = day("2026-06-15")
 
@@ -16,7 +16,7 @@ SHIFT = day("2026-06-15")
 def drift_check(dags, ds: dt.date):
     """Run drift_monitor for the day ``ds``: the interval [ds 01:00, ds+1 01:00) of its 01:00 cron."""
     logical = dt.datetime.combine(ds + dt.timedelta(days=1), dt.time(1), tzinfo=UTC)
-    return dags["drift_monitor"].test(logical_date=logical, run_conf=full_conf("drift_monitor", {}))
+    return run_dag(dags, "drift_monitor", logical_date=logical)
 
 
 def training_runs():

@@ -8,7 +8,7 @@ import pytest
 
 from include.mlops.lake import Lake
 from include.mlops.registry import champion_version
-from tests.e2e.conftest import UTC, day, full_conf, ingest, task_states, train, xcom
+from tests.e2e.conftest import UTC, day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-03-01") + dt.timedelta(days=i) for i in range(12)]
 FAULTY = "2026-03-06"
@@ -125,15 +125,9 @@ def test_rollback_dag_restores_the_previous_champion(lake_with_history, make_con
     v2 = champion_version(mlflow_client, cfg.model.name)
     assert v2 != v1
 
-    conf = {"target_version": "99", "reason": "test"}
-    bad = dags["rollback_champion"].test(logical_date=None, run_conf=full_conf("rollback_champion", conf))
+    bad = run_dag(dags, "rollback_champion", {"target_version": "99", "reason": "test"}, logical_date=None)
     assert bad.state == "failed" and champion_version(mlflow_client, cfg.model.name) == v2
-    # a fresh parse, as a worker would have: in-process, a failed try leaves its rendered fields on the task
-    from airflow.dag_processing.dagbag import DagBag
-
-    rollback_dag = DagBag(dag_folder=dags["rollback_champion"].fileloc).dags["rollback_champion"]
-    conf = {"reason": "v2 regressed in production"}
-    run = rollback_dag.test(logical_date=None, run_conf=full_conf("rollback_champion", conf))
+    run = run_dag(dags, "rollback_champion", {"reason": "v2 regressed in production"}, logical_date=None)
     assert run.state == "success"
     assert champion_version(mlflow_client, cfg.model.name) == v1
     tags = mlflow_client.get_model_version(cfg.model.name, v1).tags

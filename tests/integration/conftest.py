@@ -195,9 +195,10 @@ class Stack:
             pytest.fail(f"{dag_id} runs failed: {failed}\n" + self.diagnostics(dag_id, failed[0]))
 
     def unpause(self, dag_id: str) -> None:
-        """Unpause ``dag_id``. The DAGs are in the past of their schedule (catchup=False), so unpausing
-        makes the scheduler create one run for the latest interval; that run works on a day no test
-        wants (and would hold train_and_promote's single active-run slot), so it is marked failed."""
+        """Unpause ``dag_id``. The DAGs' start dates are in the past (catchup=False), so unpausing makes
+        the scheduler create one run for the latest interval. That run works on a day no test asked for
+        (an ingestion would add a curated day; a training run would take train_and_promote's single
+        active-run slot and fail on an empty window), so it is marked failed over REST."""
         before = self.api("GET", f"/api/v2/dags/{dag_id}").json()
         r = self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         assert r.status_code == 200, (r.status_code, r.text)
@@ -375,9 +376,8 @@ def stack() -> Iterator[Stack]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # Paused at creation, unpaused by the tests (Stack.unpause): the DAGs' schedules are in the
-            # past, and a scheduled train_and_promote run would otherwise hold its only active-run slot
-            # while it retries on an empty window.
+            # Paused at creation, unpaused by the tests (Stack.unpause), which fail the one catch-up run
+            # the scheduler creates for the latest interval: it would work on a day no test asked for.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
