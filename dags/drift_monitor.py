@@ -34,6 +34,7 @@ from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
+from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.drift import TRAINING_DAG_ID, DriftCheckOperator
 
 CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
@@ -51,14 +52,12 @@ def _should_retrain(check: dict) -> bool:
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=2),
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=15),
-        "execution_timeout": dt.timedelta(minutes=30),
-    },
+    default_args=task_defaults(
+        retries=2,
+        retry_delay=dt.timedelta(minutes=1),
+        max_retry_delay=dt.timedelta(minutes=15),
+        execution_timeout=dt.timedelta(minutes=30),
+    ),
     params={
         "window_end": Param(
             None, type=["null", "string"], format="date",

@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from mlops_airflow.assets import CURATED_BATCH
+from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
 
 DS = "{{ params.ds or '' }}"
@@ -38,14 +39,12 @@ DS = "{{ params.ds or '' }}"
     catchup=False,
     max_active_runs=4,
     dagrun_timeout=dt.timedelta(hours=2),
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=15),
-        "execution_timeout": dt.timedelta(minutes=20),
-    },
+    default_args=task_defaults(
+        retries=2,
+        retry_delay=dt.timedelta(minutes=1),
+        max_retry_delay=dt.timedelta(minutes=15),
+        execution_timeout=dt.timedelta(minutes=20),
+    ),
     params={
         "ds": Param(
             None,

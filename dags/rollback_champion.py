@@ -24,6 +24,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Param, dag
 
+from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.training import RollbackChampionOperator
 
 PROMOTION_POOL = "mlops_promotion"
@@ -36,14 +37,12 @@ PROMOTION_POOL = "mlops_promotion"
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=30),
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=5),
-        "execution_timeout": dt.timedelta(minutes=5),
-    },
+    default_args=task_defaults(
+        retries=2,
+        retry_delay=dt.timedelta(seconds=30),
+        max_retry_delay=dt.timedelta(minutes=5),
+        execution_timeout=dt.timedelta(minutes=5),
+    ),
     params={
         "target_version": Param(
             None, type=["null", "string"], pattern="^[0-9]+$",

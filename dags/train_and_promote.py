@@ -30,6 +30,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from mlops_airflow.assets import CHAMPION_MODEL
+from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.training import (
     CheckTrainingWindowOperator,
     EvaluateChallengerOperator,
@@ -49,14 +50,12 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=4),
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "mlops",
-        "retries": 3,
-        "retry_delay": dt.timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "execution_timeout": dt.timedelta(minutes=30),
-    },
+    default_args=task_defaults(
+        retries=3,
+        retry_delay=dt.timedelta(seconds=30),
+        max_retry_delay=dt.timedelta(minutes=10),
+        execution_timeout=dt.timedelta(minutes=30),
+    ),
     params={
         "window_days": Param(
             None, type=["null", "integer"], minimum=2, maximum=365,

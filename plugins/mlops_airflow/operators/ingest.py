@@ -12,14 +12,18 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class LandBatchOperator(MlopsOperator):
-    """Copy the day's batch from the configured source into the lake's landing zone (replacing it)."""
+class DailyPartitionOperator(MlopsOperator):
+    """Works on one day's partition: ``ds`` (templated), else the start of the run's data interval."""
 
     template_fields: Sequence[str] = ("ds",)
 
     def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.ds = ds  # None: the start of the run's data interval
+        self.ds = ds
+
+
+class LandBatchOperator(DailyPartitionOperator):
+    """Copy the day's batch from the configured source into the lake's landing zone (replacing it)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.ingest import land_batch
@@ -33,7 +37,7 @@ class LandBatchOperator(MlopsOperator):
         return info.as_dict()
 
 
-class GxValidateBatchOperator(MlopsOperator):
+class GxValidateBatchOperator(DailyPartitionOperator):
     """Validate the landed batch with the dataset's Great Expectations suite.
 
     On success the summary goes to XCom. On failure the batch moves to quarantine with the
@@ -41,12 +45,7 @@ class GxValidateBatchOperator(MlopsOperator):
     without retrying, with a message naming each failed expectation, its column and row count.
     """
 
-    template_fields: Sequence[str] = ("ds",)
     ui_color = "#fff3d6"
-
-    def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ds = ds
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import DataValidationFailed
@@ -68,14 +67,8 @@ class GxValidateBatchOperator(MlopsOperator):
         return json_safe(summary.as_dict())
 
 
-class PublishBatchOperator(MlopsOperator):
+class PublishBatchOperator(DailyPartitionOperator):
     """Publish the validated batch to the curated zone and emit an asset event for it."""
-
-    template_fields: Sequence[str] = ("ds",)
-
-    def __init__(self, *, ds: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ds = ds
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.ingest import publish
