@@ -169,3 +169,36 @@ def test_c_train_and_promote_registers_a_champion_with_artifacts_on_s3(stack: St
     assert any(re.search(r"evaluation/decision_v\d+\.json$", k) for k in keys), keys
     # The promotion decision is also in the lake, on S3.
     assert [k for k in stack.list_keys(LAKE_BUCKET, "lake/reports/promotion/")], "no promotion report in the lake"
+
+
+def test_d_drift_backfill_checks_exactly_the_days_it_names(stack: Stack):
+    STATE.get("curated") or pytest.skip("needs test_a")
+    drift_dag = "drift_monitor"
+    stack.unpause(drift_dag)
+    days = DAYS[-2:]  # windows of 3 curated days each; the champion from test_c is the reference
+    body = {  # drift_monitor's cron is 01:00 UTC: the run for day D has logical date D 01:00
+        "dag_id": drift_dag,
+        "from_date": f"{days[0]}T01:00:00Z",
+        "to_date": f"{days[-1]}T01:00:00Z",
+        "max_active_runs": 1,
+    }
+    r = stack.api("POST", "/api/v2/backfills", json=body)
+    assert r.status_code in (200, 201), (r.status_code, r.text)
+    backfill_id = r.json()["id"]
+    deadline = time.monotonic() + 300
+    while True:
+        backfill = stack.api("GET", f"/api/v2/backfills/{backfill_id}").json()
+        runs = stack.api("GET", f"/api/v2/dags/{drift_dag}/dagRuns",
+                         params={"run_type": "backfill", "limit": 10}).json()["dag_runs"]  # fmt: skip
+        if backfill.get("completed_at") and runs and all(run["state"] in ("success", "failed") for run in runs):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"drift backfill {backfill} not completed:\n" + stack.diagnostics(drift_dag))
+        time.sleep(2)
+    stack.assert_success(drift_dag, {run["dag_run_id"]: run for run in runs})
+    summaries = sorted(
+        k for k in stack.list_keys(LAKE_BUCKET, f"lake/reports/drift/{DATASET}/") if k.endswith("summary.json")
+    )
+    assert summaries == [f"lake/reports/drift/{DATASET}/ds={d}/summary.json" for d in days], summaries
+    triggered = stack.api("GET", f"/api/v2/dags/{TRAIN}/dagRuns", params={"limit": 100}).json()["dag_runs"]
+    assert not [run for run in triggered if run["dag_run_id"].startswith("drift__")], "stable data retrained"

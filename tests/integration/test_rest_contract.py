@@ -67,16 +67,16 @@ def test_bad_conf_is_400_naming_the_param(stack: Stack):
 
 
 def test_duplicate_dag_run_id_is_409(stack: Stack):
-    # drift_monitor stays paused in this suite: its run is queued and never executed.
-    assert stack.api("GET", "/api/v2/dags/drift_monitor").json()["is_paused"] is True
+    # rollback_champion (manual only) stays paused in this suite: its run is queued and never executed.
+    assert stack.api("GET", "/api/v2/dags/rollback_champion").json()["is_paused"] is True
     run_id = f"it_duplicate_{secrets.token_hex(4)}"
-    body = {"dag_run_id": run_id, "logical_date": None, "conf": {}}
-    first = stack.api("POST", "/api/v2/dags/drift_monitor/dagRuns", json=body)
+    body = {"dag_run_id": run_id, "logical_date": None, "conf": {"reason": "duplicate id test"}}
+    first = stack.api("POST", "/api/v2/dags/rollback_champion/dagRuns", json=body)
     assert first.status_code in (200, 201), (first.status_code, first.text)
     try:
-        second = stack.api("POST", "/api/v2/dags/drift_monitor/dagRuns", json=body)
+        second = stack.api("POST", "/api/v2/dags/rollback_champion/dagRuns", json=body)
         assert second.status_code == 409, (second.status_code, second.text)
         # Airflow 3.3 answers a unique-constraint violation generically (no run id in the message).
         assert "unique" in second.text.lower() or run_id in second.text, second.text
     finally:
-        stack.api("DELETE", f"/api/v2/dags/drift_monitor/dagRuns/{run_id}")
+        stack.api("DELETE", f"/api/v2/dags/rollback_champion/dagRuns/{run_id}")
