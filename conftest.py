@@ -7,7 +7,6 @@ import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -19,27 +18,23 @@ ROOT = Path(__file__).resolve().parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 MLFLOW_URI = f"sqlite:///{SESSION_DIR / 'mlflow.db'}"
 
+for path in (str(ROOT), str(ROOT / "plugins")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from mlops_airflow.local import embedded_env  # noqa: E402  (imports nothing from Airflow)
+
 os.environ.update(
     {
-        "AIRFLOW_HOME": str(SESSION_DIR / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{SESSION_DIR / 'airflow' / 'airflow.db'}",
+        **embedded_env(ROOT, SESSION_DIR, MLFLOW_URI),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "extra": {"tracking_uri": MLFLOW_URI}}),
         "MLFLOW_TRACKING_URI": MLFLOW_URI,
-        "GIT_PYTHON_REFRESH": "quiet",
-        "MLFLOW_ENABLE_TELEMETRY": "false",
         "DO_NOT_TRACK": "true",
         "GX_ANALYTICS_ENABLED": "false",
     }
 )
 os.environ.pop("MLOPS_CONFIG", None)
 (SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
-for path in (str(ROOT), str(ROOT / "plugins")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
 
 

@@ -58,22 +58,12 @@ def setup_environment() -> None:
 
     (WORK / "mlops.yaml").write_text(yaml.safe_dump(CONFIG))
     mlflow_uri = f"sqlite:///{WORK / 'mlflow.db'}"
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(WORK / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{WORK / 'airflow' / 'airflow.db'}",
-            "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "extra": {"tracking_uri": mlflow_uri}}),
-            "MLOPS_CONFIG": str(WORK / "mlops.yaml"),
-            "MLFLOW_ENABLE_TELEMETRY": "false",
-            "GIT_PYTHON_REFRESH": "quiet",
-        }
-    )
     for path in (str(ROOT), str(ROOT / "plugins")):
         if path not in sys.path:
             sys.path.insert(0, path)
+    from mlops_airflow.local import embedded_env
+
+    os.environ.update({**embedded_env(ROOT, WORK, mlflow_uri), "MLOPS_CONFIG": str(WORK / "mlops.yaml")})
     os.chdir(WORK)  # a SQLite MLflow store writes artifacts to ./mlruns
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
