@@ -1,7 +1,17 @@
-"""The Airflow plugin entry point: registers this project's hooks with the UI."""
+"""The Airflow plugin entry point.
+
+- ``/mlops/reports/<key>`` on the API server: the validation, drift and promotion reports behind the
+  ``Report`` extra link (``mlops_airflow.reports_app``; login required).
+
+The operators' extra links need no registration here: Airflow 3 stores each link's URL in XCom when
+a try ends (see ``mlops_airflow.links``).
+"""
 
 from airflow.plugins_manager import AirflowPlugin
+
+from mlops_airflow.reports_app import LazyReportsApp
 
 
 class MlopsPlugin(AirflowPlugin):
     name = "mlops"
+    fastapi_apps = [{"app": LazyReportsApp(), "url_prefix": "/mlops", "name": "MLOps reports"}]

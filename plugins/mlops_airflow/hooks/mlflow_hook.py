@@ -14,8 +14,9 @@ class MlflowHook(BaseHook):
 
     The connection's ``host`` (with ``schema``/``port``) is the tracking server URL, e.g.
     ``AIRFLOW_CONN_MLFLOW_DEFAULT='{"conn_type": "http", "host": "http://127.0.0.1:5000"}'``.
-    ``extra.tracking_uri`` overrides it for a local store (``sqlite:///...``). Without the connection
-    the hook falls back to ``MLFLOW_TRACKING_URI``.
+    ``extra.tracking_uri`` overrides it for a local store (``sqlite:///...``); ``extra.ui_url`` sets the
+    MLflow UI address for the task pages' links when it differs. Without the connection the hook falls
+    back to ``MLFLOW_TRACKING_URI``.
     """
 
     conn_name_attr = "mlflow_conn_id"
@@ -53,6 +54,16 @@ class MlflowHook(BaseHook):
         if conn.port:
             host = f"{host.rstrip('/')}:{conn.port}"
         return host
+
+    @cached_property
+    def ui_url(self) -> str | None:
+        """The MLflow UI for links: connection extra ``ui_url``, else the tracking server; None for a local store."""
+        try:
+            extra = self.get_connection(self.mlflow_conn_id).extra_dejson or {}
+        except Exception:  # no connection: the MLFLOW_TRACKING_URI fallback
+            extra = {}
+        url = str(extra.get("ui_url") or self.tracking_uri)
+        return url if url.startswith(("http://", "https://")) else None
 
     def get_conn(self) -> Any:
         return self.client()

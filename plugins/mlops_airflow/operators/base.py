@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops_airflow import links
 from mlops_airflow.hooks.lake_hook import LakeHook
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 
@@ -33,10 +38,12 @@ class MlopsOperator(BaseOperator):
     """Base class: assignments only in ``__init__``; config, hooks and heavy imports happen in ``execute``."""
 
     ui_color = "#e8f4ff"
+    operator_extra_links: tuple = ()  # subclasses name the buttons they fill; see mlops_airflow.links
 
     def __init__(self, *, mlflow_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mlflow_conn_id = mlflow_conn_id
+        self.extra_link_urls: dict[str, str] = {}  # filled while running; see mlops_airflow.links
 
     @cached_property
     def config(self) -> PipelineConfig:
@@ -60,10 +67,26 @@ class MlopsOperator(BaseOperator):
     def mlflow_hook(self) -> MlflowHook:
         return MlflowHook(self.mlflow_conn_id or self.config.mlflow.conn_id)
 
+    def link_mlflow_run(self, run_id: Any) -> None:
+        if url := links.mlflow_run_url(self.mlflow_hook.ui_url, run_id):
+            self.extra_link_urls[links.MLFLOW_RUN] = url
+
+    def link_model_version(self, model_name: str, version: Any) -> None:
+        if url := links.model_version_url(self.mlflow_hook.ui_url, model_name, version):
+            self.extra_link_urls[links.MLFLOW_MODEL_VERSION] = url
+
+    def link_report(self, key: str) -> None:
+        base = urlparse(os.environ.get("AIRFLOW__API__BASE_URL", "")).path
+        self.extra_link_urls[links.REPORT] = links.report_url(key, base)
+
     def begin(self, what: str, *args: Any) -> None:
         """First line of the task log: what this try works on."""
+        self._began = time.perf_counter()
         self.log.info("START " + what, *args)
 
     def outcome(self, what: str, *args: Any) -> None:
-        """Last line of the task log: what came of it."""
-        self.log.info("OUTCOME " + what, *args)
+        """Last line of the task log: what came of it, the seconds of work since ``begin`` (imports and
+        config loading come before it) and the process's peak RSS."""
+        work = time.perf_counter() - getattr(self, "_began", time.perf_counter())
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.log.info("OUTCOME " + what + " [work %.2f s, peak RSS %.0f MB]", *args, work, peak_mb)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mlops_airflow import links
 from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.runtime import airflow_tags, json_safe, window_end
 
@@ -25,6 +26,7 @@ class DriftCheckOperator(MlopsOperator):
 
     template_fields: Sequence[str] = ("window_end",)
     ui_color = "#ffe8e8"
+    operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink(), links.ReportLink())
 
     def __init__(self, *, window_end: str | None = None, training_dag_id: str = TRAINING_DAG_ID, **kwargs: Any):
         super().__init__(**kwargs)
@@ -47,6 +49,9 @@ class DriftCheckOperator(MlopsOperator):
         if result.champion_version is None:
             self.outcome("SKIPPED: %s", result.reason)
             raise AirflowSkipException(result.reason)
+        self.link_mlflow_run(result.monitoring_run_id)
+        self.link_model_version(cfg.model.name, result.champion_version)
+        self.link_report(self.lake.report_key("drift", cfg.dataset.name, result.ds, "report.html"))
         self.log.info("most drifted columns (champion v%s, %d reference rows vs %d current rows):\n%s",
                       result.champion_version, result.rows_reference, result.rows_current, render_table(result))  # fmt: skip
         self.log.info("report %s; MLflow monitoring run %s", result.report_uri, result.monitoring_run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_airflow import links
 from mlops_airflow.operators.base import BatchQuarantined, MlopsOperator
 from mlops_airflow.runtime import json_safe, partition_day
 
@@ -46,6 +47,7 @@ class GxValidateBatchOperator(DailyPartitionOperator):
     """
 
     ui_color = "#fff3d6"
+    operator_extra_links = (links.ReportLink(),)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import DataValidationFailed
@@ -54,6 +56,7 @@ class GxValidateBatchOperator(DailyPartitionOperator):
         day = partition_day(context, self.ds)
         cfg = self.config
         self.begin("validate %s ds=%s with suite %s", cfg.dataset.name, day, cfg.dataset.suite or "<derived>")
+        self.link_report(self.lake.report_key("validation", cfg.dataset.name, day, "validation.json"))
         try:
             summary = validate_landed(cfg, self.lake, day, self.source_client())
         except DataValidationFailed as exc:

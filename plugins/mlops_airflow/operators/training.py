@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+from mlops_airflow import links
 from mlops_airflow.operators.base import ChampionMoved, MlopsOperator, TrainingDataRejected
 from mlops_airflow.runtime import airflow_tags, json_safe, run_key, window_end
 
@@ -90,6 +91,7 @@ class TrainModelOperator(MlopsOperator):
 
     template_fields: Sequence[str] = ("window_check", "reason", "monitoring_run_id")
     ui_color = "#e6f7e6"
+    operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink())
 
     def __init__(
         self, *, window_check: Any, reason: str | None = None, monitoring_run_id: str | None = None, **kwargs: Any
@@ -120,6 +122,8 @@ class TrainModelOperator(MlopsOperator):
         if self.monitoring_run_id:
             tags["triggered_by_monitoring_run"] = str(self.monitoring_run_id)
         result = train_and_register(client, self.mlflow_hook.tracking_uri, cfg, data, window, key, tags)
+        self.link_mlflow_run(result.run_id)
+        self.link_model_version(result.model_name, result.version)
         primary = f"holdout_{cfg.evaluation.primary_metric}"
         self.outcome("%s %s version %s (run %s), %s=%s", "REUSED" if result.reused else "REGISTERED", result.model_name,
                      result.version, result.run_id, primary, result.metrics.get(primary))  # fmt: skip
@@ -133,6 +137,7 @@ class EvaluateChallengerOperator(MlopsOperator):
     and to the lake (``reports/promotion/...``)."""
 
     template_fields: Sequence[str] = ("challenger_version", "window_check")
+    operator_extra_links = (links.MlflowModelVersionLink(), links.ReportLink())
 
     def __init__(self, *, challenger_version: Any, window_check: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -152,9 +157,10 @@ class EvaluateChallengerOperator(MlopsOperator):
         holdout = assemble_window(self.lake, cfg, window, expected=self.window_check["partitions"], holdout_only=True)
         evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout)
         report = json_safe(evaluation.as_dict())
-        uri = self.lake.write_json(
-            self.lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{version}.json"), report
-        )
+        key = self.lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{version}.json")
+        uri = self.lake.write_json(key, report)
+        self.link_model_version(cfg.model.name, version)
+        self.link_report(key)
         d = evaluation.decision
         self.outcome("%s version %s vs champion %s: %s (report %s)", "BLESSED" if d.promote else "REJECTED", version,
                      evaluation.champion_version or "none", d.reason, uri)  # fmt: skip
@@ -179,6 +185,7 @@ class PromoteChallengerOperator(MlopsOperator):
 
     template_fields: Sequence[str] = ("evaluation", "dry_run")
     ui_color = "#f3e6ff"
+    operator_extra_links = (links.MlflowModelVersionLink(),)
 
     def __init__(self, *, evaluation: Any, dry_run: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -192,6 +199,7 @@ class PromoteChallengerOperator(MlopsOperator):
         ev = self.evaluation
         name, version, expected = ev["model_name"], str(ev["challenger_version"]), ev["champion_version"]
         self.begin("promote %s version %s (champion at evaluation: %s)", name, version, expected or "none")
+        self.link_model_version(name, version)
         if str(self.dry_run).lower() in ("true", "1"):
             self.outcome("DRY RUN: would have %s version %s: %s", "promoted" if ev["promote"] else "rejected",
                          version, ev["reason"])  # fmt: skip
@@ -217,6 +225,7 @@ class RollbackChampionOperator(MlopsOperator):
 
     template_fields: Sequence[str] = ("target_version", "reason")
     ui_color = "#ffd6d6"
+    operator_extra_links = (links.MlflowModelVersionLink(),)
 
     def __init__(self, *, target_version: Any = None, reason: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -237,6 +246,7 @@ class RollbackChampionOperator(MlopsOperator):
             result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=str(self.reason))
         except PromotionRejected as exc:
             raise ChampionMoved(str(exc)) from None
+        self.link_model_version(name, result.champion_version)
         self.outcome("CHAMPION of %s is now version %s (was %s)", name, result.champion_version,
                      result.previous_champion)  # fmt: skip
         return result.as_dict()
