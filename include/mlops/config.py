@@ -147,6 +147,23 @@ class MlflowConfig:
     experiment: str = "fraud_detector"
 
 
+NOTIFIER_KINDS = ("log", "slack", "smtp", "callable")
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    kind: str = "log"  # log | slack | smtp | callable
+    conn_id: str | None = None  # slack: a Slack API connection (slack_api_default); smtp: smtp_default
+    channel: str | None = None  # slack: e.g. "#mlops-alerts"
+    to: tuple[str, ...] = ()  # smtp: recipients
+    target: str | None = None  # callable: "package.module:function", called with (context, message)
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    on_failure: tuple[NotifierConfig, ...] = (NotifierConfig(),)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -157,6 +174,7 @@ class PipelineConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     source_path: str = "<defaults>"
 
     @property
@@ -198,7 +216,7 @@ def _build(cls: type, raw: Any, section: str, where: str) -> Any:
                 raise ConfigError(f"{where}: `drift.per_column.{col}` must be a mapping with method and/or threshold")
             rules[str(col)] = ColumnDriftRule(**rule)
         values["per_column"] = rules
-    for key in ("features", "exclude_columns"):
+    for key in ("features", "exclude_columns", "to"):
         if key in values and values[key] is not None:
             if not isinstance(values[key], list):
                 raise ConfigError(f"{where}: `{section}.{key}` must be a list of column names")
@@ -325,9 +343,35 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
         evaluation=evaluation,
         mlflow=mlflow_cfg,
         drift=_build(DriftConfig, raw.get("drift"), "drift", source_path),
+        notifications=_notifications(raw.get("notifications"), source_path),
         source_path=source_path,
     )
     return _validate(cfg)
+
+
+def _notifications(raw: Any, where: str) -> NotificationsConfig:
+    """``notifications.on_failure``: a list of notifiers, each ``{kind: log|slack|smtp|callable, ...}``."""
+    if raw is None:
+        return NotificationsConfig()
+    if not isinstance(raw, dict) or set(raw) - {"on_failure"}:
+        raise ConfigError(f"{where}: `notifications` must be a mapping with the key on_failure")
+    items = raw.get("on_failure") or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError(f"{where}: `notifications.on_failure` must be a list of mappings, e.g. [{{kind: log}}]")
+    notifiers = []
+    for i, item in enumerate(items):
+        n = _build(NotifierConfig, item, f"notifications.on_failure[{i}]", where)
+        need = {"slack": ("channel", "a channel such as '#mlops-alerts'"), "smtp": ("to", "a list of recipients"),
+                "callable": ("target", "'package.module:function'")}.get(n.kind)  # fmt: skip
+        if n.kind not in NOTIFIER_KINDS:
+            raise ConfigError(f"{where}: `notifications.on_failure[{i}].kind` is {n.kind!r}; use one of "
+                              f"{', '.join(NOTIFIER_KINDS)}")  # fmt: skip
+        if need and not getattr(n, need[0]):
+            raise ConfigError(f"{where}: a {n.kind} notifier needs `{need[0]}`: {need[1]}")
+        if n.kind == "callable" and ":" not in str(n.target):
+            raise ConfigError(f"{where}: `notifications.on_failure[{i}].target` must be 'package.module:function'")
+        notifiers.append(n)
+    return NotificationsConfig(on_failure=tuple(notifiers))
 
 
 def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:

@@ -42,6 +42,8 @@ def test_every_task_retries_with_backoff_and_times_out(dagbag, dag_id):
         assert task.retry_exponential_backoff, task.task_id
         assert task.execution_timeout is not None and task.execution_timeout <= dt.timedelta(hours=2), task.task_id
         assert task.owner == "mlops"
+        callbacks = task.on_failure_callback or []
+        assert any(type(cb).__name__ == "MlopsFailureNotifier" for cb in callbacks), task.task_id  # ops hear of it
 
 
 def test_promotion_runs_in_a_one_slot_pool_declared_for_the_stack(dagbag):
