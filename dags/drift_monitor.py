@@ -22,7 +22,7 @@ is within `drift.cooldown_days` (logical days, so a backfill behaves like live d
 **When it fails.** `check_drift` skipped: there is no champion yet; run `train_and_promote` first.
 Failed with "none of the days ... is curated": ingestion for the window did not run or was
 quarantined; see `ingest_and_validate`. `trigger_retraining` skipped: no trigger was needed (the
-reason is the last line of the `check_drift` log).
+reason is its last log line), or this day's `drift__<day>` run of `train_and_promote` already exists.
 """
 
 from __future__ import annotations
@@ -30,18 +30,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.providers.standard.operators.python import ShortCircuitOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.drift import TRAINING_DAG_ID, DriftCheckOperator
+from mlops_airflow.operators.trigger import TriggerRetrainingOperator
 
 CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
-
-
-def _should_retrain(check: dict) -> bool:
-    return bool(check and check.get("trigger"))
 
 
 @dag(
@@ -69,23 +64,14 @@ def _should_retrain(check: dict) -> bool:
 )  # fmt: skip
 def drift_monitor():
     check_drift = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
-    should_retrain = ShortCircuitOperator(
-        task_id="should_retrain",
-        python_callable=_should_retrain,
-        op_args=[CHECK],
-        ignore_downstream_trigger_rules=True,
-        execution_timeout=dt.timedelta(minutes=2),
-    )
-    trigger_retraining = TriggerDagRunOperator(
+    trigger_retraining = TriggerRetrainingOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TRAINING_DAG_ID,
-        trigger_run_id="drift__{{ ti.xcom_pull(task_ids='check_drift')['ds'] }}",
-        logical_date=None,
-        conf="{{ ti.xcom_pull(task_ids='check_drift')['conf'] }}",
+        check=CHECK,
         skip_when_already_exists=True,
         execution_timeout=dt.timedelta(minutes=5),
     )
-    check_drift >> should_retrain >> trigger_retraining
+    check_drift >> trigger_retraining
 
 
 drift_monitor()

@@ -79,8 +79,8 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
             description="Set by drift_monitor: the drift summary that triggered this run (recorded, not used).",
         ),
         "monitoring_run_id": Param(
-            None, type=["null", "string"], maxLength=64,
-            description="Set by drift_monitor: the MLflow monitoring run; tagged on the training run.",
+            None, type=["null", "string"], maxLength=64, pattern="^[0-9A-Za-z_-]+$",
+            description="Set by drift_monitor: the MLflow monitoring run id; tagged on the training run.",
         ),
     },
     tags=["mlops", "training", "mlflow"],

@@ -40,9 +40,15 @@ def sample(frame: pd.DataFrame, cap: int, seed: int, stratify: str | None = None
     """At most ``cap`` rows, seeded; stratified by ``stratify`` so a rare label keeps its share."""
     if len(frame) <= cap:
         return frame
+    return sample_fraction(frame, cap / len(frame), seed, stratify)
+
+
+def sample_fraction(frame: pd.DataFrame, fraction: float, seed: int, stratify: str | None = None) -> pd.DataFrame:
+    """``fraction`` of the rows, seeded; per stratum of ``stratify`` (each keeps at least one row)."""
+    if fraction >= 1:
+        return frame
     if stratify is None or stratify not in frame.columns or frame[stratify].nunique() > 50:
-        return frame.sample(n=cap, random_state=seed)
-    fraction = cap / len(frame)
+        return frame.sample(n=max(1, round(len(frame) * fraction)), random_state=seed)
     parts = [
         group.sample(n=max(1, round(len(group) * fraction)), random_state=seed)
         for _, group in frame.groupby(stratify, sort=True, dropna=False)
@@ -50,6 +56,36 @@ def sample(frame: pd.DataFrame, cap: int, seed: int, stratify: str | None = None
     import pandas as pd
 
     return pd.concat(parts).sort_index()
+
+
+def read_sampled(
+    lake: Lake, dataset: str, days: list[str], columns: list[str], cap: int, seed: int, stratify: str | None = None
+) -> tuple[pd.DataFrame, list[str], int]:
+    """A seeded sample of at most about ``cap`` rows of the curated ``days``, read one partition at a time.
+
+    Only ``columns`` are decoded, and each partition is sampled as soon as it is read (the same
+    fraction everywhere, from the row counts in the Parquet footers), so memory holds one partition
+    and the sample, never the whole window. Returns (sample, days read, rows in those days).
+    """
+    import io
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    available = set(lake.list_partitions("curated", dataset))
+    present = [d for d in days if d in available]
+    if not present:
+        raise InsufficientData(f"none of the days {days[0]}..{days[-1]} is curated")
+    blobs = {d: lake.read_partition_bytes("curated", dataset, d) for d in present}  # compressed: small
+    rows = {d: pq.ParquetFile(io.BytesIO(b)).metadata.num_rows for d, b in blobs.items()}
+    total = sum(rows.values())
+    fraction = min(1.0, cap / total) if total else 1.0
+    parts = []
+    for i, d in enumerate(present):
+        frame = pd.read_parquet(io.BytesIO(blobs.pop(d)), columns=columns)
+        parts.append(sample_fraction(frame, fraction, seed + i, stratify))
+        del frame
+    return pd.concat(parts, ignore_index=True), present, total
 
 
 # -- drift ------------------------------------------------------------------------------------
@@ -224,16 +260,6 @@ def champion_reference(client: Any, model_name: str, version: str) -> Reference:
     )
 
 
-def _read_days(lake: Lake, cfg: PipelineConfig, days: list[str], columns: list[str]) -> pd.DataFrame:
-    import pandas as pd
-
-    available = set(lake.list_partitions("curated", cfg.dataset.name))
-    frames = [lake.read_partition("curated", cfg.dataset.name, d, columns=columns) for d in days if d in available]
-    if not frames:
-        raise InsufficientData(f"none of the days {days[0]}..{days[-1]} is curated")
-    return pd.concat(frames, ignore_index=True)
-
-
 @dataclass
 class MonitorResult:
     ds: str
@@ -300,12 +326,11 @@ def monitor(
     target = cfg.dataset.target
     columns = features + [target]
     current_days = [(start + dt.timedelta(days=i)).isoformat() for i in range(dcfg.window_days)]
-    current = _read_days(lake, cfg, current_days, columns)
-    reference = _read_days(lake, cfg, ref.days, columns)
-    result.reference_days = [d for d in ref.days if lake.has_partition("curated", cfg.dataset.name, d)]
-    result.current_days = [d for d in current_days if lake.has_partition("curated", cfg.dataset.name, d)]
-    reference = sample(reference, dcfg.sample_cap, dcfg.seed, target)
-    current = sample(current, dcfg.sample_cap, dcfg.seed, target)
+    name = cfg.dataset.name
+    current, result.current_days, _ = read_sampled(lake, name, current_days, columns, dcfg.sample_cap, dcfg.seed,
+                                                   target)  # fmt: skip
+    reference, result.reference_days, _ = read_sampled(lake, name, ref.days, columns, dcfg.sample_cap, dcfg.seed,
+                                                       target)  # fmt: skip
 
     model = load_version(cfg.model.name, version)
     task = cfg.dataset.task

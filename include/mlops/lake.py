@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from include.mlops.exceptions import MlopsError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -165,6 +167,40 @@ def frame_to_parquet(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+class CorruptPartition(MlopsError):
+    """A partition file exists but is not readable Parquet (truncated, overwritten, damaged pages).
+
+    Carries the file's ``uri`` and ``content_hash`` so a caller holding a pinned hash can tell "changed
+    since it was checked" from "was always broken"."""
+
+    def __init__(self, uri: str, content_hash: str, reason: str) -> None:
+        super().__init__(
+            f"{uri} is not readable Parquet ({reason}); the lake copy is damaged. Rebuild the partition by "
+            "re-running ingest_and_validate for that day (it replaces the partition from the source), or delete "
+            "it to go on without that day"
+        )
+        self.uri = uri
+        self.content_hash = content_hash
+        self.reason = reason
+
+
+def _parse_parquet(data: bytes, uri: str, columns: list[str] | None = None, *, metadata_only: bool = False) -> Any:
+    """The frame (or, with ``metadata_only``, the row count) of Parquet ``data``; CorruptPartition if unreadable."""
+    import pyarrow as pa
+
+    try:
+        if metadata_only:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(data), columns=columns)
+    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: bad footer; OSError: corrupt compressed pages
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}"
+        raise CorruptPartition(uri, _sha256(data), reason) from exc
+
+
 class Lake:
     """Date-partitioned zones over a ``Storage``."""
 
@@ -186,20 +222,32 @@ class Lake:
         return PartitionInfo(zone, dataset, _iso(ds), len(frame), self.storage.uri(key), _sha256(data))
 
     def read_partition(self, zone: str, dataset: str, ds: str | dt.date, columns: list[str] | None = None):
-        import pandas as pd
-
+        """The partition as a frame; ``CorruptPartition`` if the file is not readable Parquet."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
-        return pd.read_parquet(io.BytesIO(self.storage.read_bytes(key)), columns=columns)
+        return _parse_parquet(self.storage.read_bytes(key), self.storage.uri(key), columns)
+
+    def read_partition_with_info(
+        self, zone: str, dataset: str, ds: str | dt.date, columns: list[str] | None = None
+    ) -> tuple[pd.DataFrame, PartitionInfo]:
+        """The frame and its ``PartitionInfo`` from one read of the file (the hash covers the whole file)."""
+        key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
+        data, uri = self.storage.read_bytes(key), self.storage.uri(key)
+        frame = _parse_parquet(data, uri, columns)
+        rows = len(frame) if columns is None else _parse_parquet(data, uri, metadata_only=True)
+        return frame, PartitionInfo(zone, dataset, _iso(ds), rows, uri, _sha256(data))
+
+    def read_partition_bytes(self, zone: str, dataset: str, ds: str | dt.date) -> bytes:
+        """The partition's Parquet file as stored (compressed)."""
+        return self.storage.read_bytes(f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}")
 
     def partition_info(self, zone: str, dataset: str, ds: str | dt.date) -> PartitionInfo | None:
-        import pyarrow.parquet as pq
-
+        """Rows, URI and content hash of a partition; None if absent, ``CorruptPartition`` if unreadable."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
         if not self.storage.exists(key):
             return None
-        data = self.storage.read_bytes(key)
-        rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
-        return PartitionInfo(zone, dataset, _iso(ds), rows, self.storage.uri(key), _sha256(data))
+        data, uri = self.storage.read_bytes(key), self.storage.uri(key)
+        rows = _parse_parquet(data, uri, metadata_only=True)
+        return PartitionInfo(zone, dataset, _iso(ds), rows, uri, _sha256(data))
 
     def has_partition(self, zone: str, dataset: str, ds: str | dt.date) -> bool:
         return self.storage.exists(f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}")

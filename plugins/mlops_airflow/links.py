@@ -10,6 +10,7 @@ it knew a URL shows no button for it.
   local file/SQLite store, which has no UI).
 - ``Report``: the validation, drift or promotion report, served from the lake by this project's
   plugin app at ``/mlops/reports/<key>`` on the Airflow API server (login required).
+- ``Triggered run``: the ``train_and_promote`` run that the drift monitor triggered.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ REPORTS_PREFIX = "/mlops/reports"
 MLFLOW_RUN = "MLflow run"
 MLFLOW_MODEL_VERSION = "MLflow model version"
 REPORT = "Report"
+TRIGGERED_RUN = "Triggered run"
 
 
 class _RecordedLink(BaseOperatorLink):
@@ -48,6 +50,10 @@ class MlflowModelVersionLink(_RecordedLink):
 
 class ReportLink(_RecordedLink):
     name = REPORT
+
+
+class TriggeredRunLink(_RecordedLink):
+    name = TRIGGERED_RUN
 
 
 def mlflow_run_url(ui_url: str | None, run_id: Any) -> str:

@@ -89,6 +89,28 @@ def test_train_params_are_typed_and_bounded(dagbag, conf, ok):
             apply()
 
 
+FREE_TEXT = {("train_and_promote", "reason"), ("rollback_champion", "reason"), ("train_and_promote", "drift_summary")}
+PATHS = ("/etc/passwd", "../../../etc/passwd", "s3://someone-elses-bucket/data.parquet", "file:///root/.aws/credentials")
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_no_param_can_name_a_path_outside_the_lake(dagbag, dag_id):
+    """Dates, versions and ids are validated by pattern/format, so conf cannot smuggle a path into a task;
+    the only free-text params are recorded (log, MLflow tags), never used to build a path or URI."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    for name in dagbag.dags[dag_id].params:
+        if (dag_id, name) in FREE_TEXT:
+            continue
+        for value in PATHS:
+            params = copy.deepcopy(dagbag.dags[dag_id].params)
+            with pytest.raises(ParamValidationError):  # raised on update (ParamsDict validates) or validate()
+                params.update({name: value})
+                params.validate()
+
+
 def _fresh(code: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

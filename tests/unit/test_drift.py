@@ -100,3 +100,30 @@ def test_per_column_method_and_threshold_are_applied():
     result, _ = compute_drift(ref, cur, NUM, CAT, cfg)
     amount = next(c for c in result.columns if c.column == "amount")
     assert "psi" in amount.method.lower() and amount.threshold == 0.0 and amount.drifted
+
+
+def test_read_sampled_reads_partition_by_partition_into_a_proportional_seeded_sample(tmp_path):
+    from include.mlops.drift import read_sampled
+    from include.mlops.exceptions import InsufficientData
+    from include.mlops.lake import Lake
+
+    lake = Lake.at(str(tmp_path))
+    sizes = {"2026-03-01": 2_000, "2026-03-02": 8_000, "2026-03-04": 4_000}  # 03-03 is missing
+    frames = {d: generate_day(dt.date.fromisoformat(d), rows_per_day=n) for d, n in sizes.items()}
+    for d, frame in frames.items():
+        lake.write_partition("curated", "t", d, frame)
+    days = ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    a, present, total = read_sampled(lake, "t", days, ["amount", "is_fraud", "event_time"], 1_400, 11, "is_fraud")
+    b, _, _ = read_sampled(lake, "t", days, ["amount", "is_fraud", "event_time"], 1_400, 11, "is_fraud")
+    assert present == ["2026-03-01", "2026-03-02", "2026-03-04"] and total == sum(len(f) for f in frames.values())
+    assert a.equals(b) and list(a.columns) == ["amount", "is_fraud", "event_time"]
+    assert abs(len(a) - 1_400) <= 6  # rounding per stratum and partition
+    per_day = a["event_time"].dt.date.astype(str).value_counts()
+    for d, frame in frames.items():  # each day contributes in proportion to its size
+        assert per_day[d] == pytest.approx(1_400 * len(frame) / total, abs=3)
+    whole = pd.concat(frames.values())
+    assert a["is_fraud"].mean() == pytest.approx(whole["is_fraud"].mean(), rel=0.1)
+    small, _, _ = read_sampled(lake, "t", days, ["amount"], 10**9, 11)
+    assert len(small) == total  # under the cap: every row
+    with pytest.raises(InsufficientData, match="none of the days 2026-02-01..2026-02-02 is curated"):
+        read_sampled(lake, "t", ["2026-02-01", "2026-02-02"], ["amount"], 100, 11)
