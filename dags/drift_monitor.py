@@ -14,8 +14,9 @@ is within `drift.cooldown_days` (logical days, so a backfill behaves like live d
 `drift.min_drifted_days` of the last `drift.lookback_days` drifted.
 
 **When.** Daily at 01:00 UTC for the day that just ended. Backfill:
-`airflow backfill create --dag-id drift_monitor --from-date ... --to-date ...` (runs in order,
-`max_active_runs=1`, because each day's decision reads the previous days' summaries).
+`airflow backfill create --dag-id drift_monitor --from-date ... --to-date ... --max-active-runs 1`
+(one day at a time, in order: each day's decision reads the previous days' summaries; a backfill
+has its own limit, 10 by default from the CLI and REST).
 
 **Params.** `window_end` (optional `YYYY-MM-DD`): check the window ending that day instead.
 

@@ -13,8 +13,10 @@ or from the UI (Trigger > Backfill). Re-running a day replaces that day's partit
 **Params.** `ds` (optional `YYYY-MM-DD`): process this day instead of the data interval's.
 
 **When it fails.** `validate_batch` failed: the log lists each failed expectation, its column and how
-many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source and clear the
-task (the day is re-landed), or leave the day quarantined. `land_batch` failed: the source is
+many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source, then clear
+`land_batch` with its downstream tasks (the day is re-landed and re-validated; clearing
+`validate_batch` alone re-checks the same landed batch), or leave the day quarantined. Never mark
+`validate_batch` successful by hand: `publish_batch` would publish the bad batch. See docs/runbook.md. `land_batch` failed: the source is
 unreachable or the config is wrong; the message says which.
 """
 

@@ -13,8 +13,9 @@ current one `rolled back to <N>`. Runs in the `mlops_promotion` pool, so it neve
 **Params.** `target_version` (digits, optional), `reason` (required, 3-500 chars).
 
 **When it fails.** "never blessed": pick a version whose `evaluation.decision` tag is `promote`
-(MLflow UI, model versions). "no recorded previous champion": pass `target_version`. The task is not
-retried: nothing changes until you trigger it again.
+(MLflow UI, model versions). "no recorded previous champion": pass `target_version`. Those refusals
+are not retried (nothing changes until you trigger it again); MLflow being unreachable is retried with
+backoff. See docs/runbook.md, "Rollback needed".
 """
 
 from __future__ import annotations

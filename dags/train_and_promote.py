@@ -18,8 +18,8 @@ evaluate, never promote).
 **When it fails.** `check_training_window`: too few curated rows or one class only: ingest/backfill
 more days or widen `window_days`. `train_challenger`/`evaluate_challenger`: MLflow unreachable:
 retried with backoff. `promote_challenger` skipped: the challenger was rejected (reason in the log
-and in version tags) or it was a dry run. `promote_challenger` failed with "champion moved": another
-promotion won the race; clear `evaluate_challenger` to re-evaluate against the new champion.
+and in version tags) or it was a dry run. `promote_challenger` failed with "the champion of <model> moved
+from A to B": another promotion or a rollback won the race; clear `evaluate_challenger` to re-evaluate against the new champion.
 """
 
 from __future__ import annotations

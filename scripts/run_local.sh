@@ -70,7 +70,7 @@ pids+=($!)
 
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 120 "MLflow"
 wait_for "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" 240 "Airflow"
-for dag in ingest_and_validate train_and_promote; do
+for dag in ingest_and_validate train_and_promote drift_monitor; do
   for _ in $(seq 1 60); do
     "$BIN/airflow" dags unpause "$dag" >/dev/null 2>&1 && break
     sleep 3
@@ -87,7 +87,8 @@ cat <<MSG
   REST token      curl -s -X POST http://localhost:$AIRFLOW_PORT/auth/token \\
                     -H 'Content-Type: application/json' -d '{"username":"admin","password":"$PASSWORD"}'
 
-  DAGs ingest_and_validate and train_and_promote are unpaused. Ctrl-C stops everything.
+  DAGs ingest_and_validate, train_and_promote and drift_monitor are unpaused (rollback_champion is manual).
+  Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true
 echo "a service exited; see logs/" >&2

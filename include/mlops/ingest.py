@@ -71,7 +71,8 @@ def validate_landed(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_clien
     raise DataValidationFailed(
         summary.message(f"{dataset} ds={day}")
         + f"\nThe batch is in quarantine at {lake.storage.uri(f'quarantine/{dataset}/ds={day}')}; nothing was "
-        "published and nothing trains on it. Fix the source and clear this task, or leave the day quarantined.",
+        "published and nothing trains on it. Fix the source and clear land_batch with its downstream tasks (the day "
+        "is re-landed), or leave the day quarantined.",
         report,
     )
 

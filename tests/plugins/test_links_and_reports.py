@@ -44,9 +44,8 @@ def test_only_report_keys_are_served(key, ok):
 
 
 def test_a_validation_try_records_its_report_link_even_when_it_quarantines(make_config, monkeypatch):
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.testclient import TestClient
 
     make_config(simulator={"faults": {DAY.isoformat(): "nulls"}})
     monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)

@@ -170,3 +170,38 @@ def test_mlflow_hook_without_connection_or_env_says_what_to_create(monkeypatch):
     with mock.patch.object(MlflowHook, "get_connection", side_effect=AirflowNotFoundException("nope")):
         with pytest.raises(RuntimeError, match="AIRFLOW_CONN_MLFLOW_X"):
             _ = MlflowHook("mlflow_x").tracking_uri
+
+
+def test_every_log_ends_with_an_outcome_line_also_on_failure_and_skip(make_config, capsys):
+    from mlops_airflow.operators.training import CheckTrainingWindowOperator
+    from mlops_airflow.operators.trigger import TriggerRetrainingOperator
+
+    make_config()
+    with pytest.raises(TrainingDataRejected):
+        CheckTrainingWindowOperator(task_id="check", window_days=5, holdout_days=5).execute(context())
+    with pytest.raises(AirflowSkipException):
+        TriggerRetrainingOperator(task_id="trigger", trigger_dag_id="train_and_promote",
+                                  check={"ds": "2026-03-04", "trigger": False, "reason": "no drift today"}
+                                  ).execute(context())  # fmt: skip
+    out = capsys.readouterr().out  # the Task SDK logs through structlog to stdout
+    outcomes = [line.split("] ", 1)[1] for line in out.splitlines() if "] OUTCOME " in line]
+    assert outcomes[0].startswith("OUTCOME FAILED (TrainingDataRejected): holdout_days=5 must be")
+    assert outcomes[1].startswith("OUTCOME NO TRIGGER: no drift today")
+    assert len(outcomes) == 2  # one per try, never two
+
+
+def test_the_trigger_raises_the_task_sdk_exception_with_the_checks_conf():
+    from airflow.sdk.exceptions import DagRunTriggerException
+
+    from mlops_airflow import links
+    from mlops_airflow.operators.trigger import TriggerRetrainingOperator
+
+    op = TriggerRetrainingOperator(task_id="trigger", trigger_dag_id="train_and_promote",
+                                   check={"ds": "2026-03-04", "trigger": True, "reason": "drift",
+                                          "conf": {"reason": "drift_monitor 2026-03-04: drift", "window_end": "2026-03-05"}})  # fmt: skip
+    with pytest.raises(DagRunTriggerException) as raised:
+        op.execute(context())
+    exc = raised.value
+    assert (exc.trigger_dag_id, exc.dag_run_id, exc.logical_date) == ("train_and_promote", "drift__2026-03-04", None)
+    assert exc.conf["window_end"] == "2026-03-05" and exc.skip_when_already_exists is True
+    assert links.TriggeredRunLink().get_link(op, ti_key=None).endswith("/dags/train_and_promote/runs/drift__2026-03-04")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DagRunTriggerException
 
 from mlops_airflow import links
 from mlops_airflow.hooks.lake_hook import LakeHook
@@ -34,8 +36,39 @@ class ChampionMoved(AirflowFailException):
     is not eligible). Not retried: the message says what to do."""
 
 
+def _with_outcome(execute: Callable) -> Callable:
+    """Make sure the log ends with an OUTCOME line, also when ``execute`` skips or fails."""
+
+    @functools.wraps(execute)
+    def wrapper(self: MlopsOperator, context: Any) -> Any:
+        self._outcome_logged, self._began = False, None
+        try:
+            return execute(self, context)
+        except DagRunTriggerException:  # not a failure: the task runner triggers the run
+            raise
+        except AirflowSkipException as exc:
+            if not self._outcome_logged:
+                self.outcome("SKIPPED: %s", exc)
+            raise
+        except BaseException as exc:  # noqa: B036 (timeouts too), always re-raised
+            if not self._outcome_logged:
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                self.outcome("FAILED (%s): %s", type(exc).__name__, first)
+            raise
+
+    return wrapper
+
+
 class MlopsOperator(BaseOperator):
-    """Base class: assignments only in ``__init__``; config, hooks and heavy imports happen in ``execute``."""
+    """Base class: assignments only in ``__init__``; config, hooks and heavy imports happen in ``execute``.
+
+    Every subclass's ``execute`` is wrapped so the task log ends with one ``OUTCOME`` line whatever
+    happens (success, skip, failure, timeout)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "execute" in cls.__dict__:
+            cls.execute = _with_outcome(cls.__dict__["execute"])
 
     ui_color = "#e8f4ff"
     operator_extra_links: tuple = ()  # subclasses name the buttons they fill; see mlops_airflow.links
@@ -87,6 +120,8 @@ class MlopsOperator(BaseOperator):
     def outcome(self, what: str, *args: Any) -> None:
         """Last line of the task log: what came of it, the seconds of work since ``begin`` (imports and
         config loading come before it) and the process's peak RSS."""
-        work = time.perf_counter() - getattr(self, "_began", time.perf_counter())
+        self._outcome_logged = True
+        began = getattr(self, "_began", None)
+        work = time.perf_counter() - began if began is not None else 0.0
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.log.info("OUTCOME " + what + " [work %.2f s, peak RSS %.0f MB]", *args, work, peak_mb)

@@ -46,6 +46,7 @@ class TriggerRetrainingOperator(MlopsOperator):
         check = self.check
         if not isinstance(check, dict):
             raise TypeError(f"check must render to the drift check's result (a mapping), got {check!r}")
+        self.begin("decide whether to trigger %s for the drift check of %s", self.trigger_dag_id, check.get("ds"))
         if not check.get("trigger"):
             self.outcome("NO TRIGGER: %s", check.get("reason", "the drift check did not ask for retraining"))
             raise AirflowSkipException(str(check.get("reason") or "no retraining needed"))
@@ -55,8 +56,8 @@ class TriggerRetrainingOperator(MlopsOperator):
         self.extra_link_urls[links.TRIGGERED_RUN] = (
             f"{base}/dags/{quote(self.trigger_dag_id)}/runs/{quote(str(self.trigger_run_id))}"
         )
-        self.begin("trigger %s run %s (reason: %s)", self.trigger_dag_id, self.trigger_run_id, conf.get("reason", ""))
-        self.outcome("TRIGGER %s run %s (skipped if it already exists)", self.trigger_dag_id, self.trigger_run_id)
+        self.outcome("TRIGGER %s run %s (skipped if it already exists): %s", self.trigger_dag_id, self.trigger_run_id,
+                     conf.get("reason", ""))  # fmt: skip
         raise DagRunTriggerException(
             trigger_dag_id=self.trigger_dag_id,
             dag_run_id=str(self.trigger_run_id),
