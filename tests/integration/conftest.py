@@ -109,6 +109,11 @@ class Stack:
     password: str
     logs: dict[str, Path]
     env: dict[str, str]
+    # name -> the running process (teardown stops whatever is in here, restarted processes included)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
+    # name -> (command, env) it was started with, and the fixture's launcher: what restart() reuses
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict, repr=False)
+    launch: Callable[[str, list[str], dict[str, str]], subprocess.Popen] | None = field(default=None, repr=False)
     _token: str | None = field(default=None, repr=False)
 
     # -- S3 -------------------------------------------------------------------------------
@@ -166,6 +171,72 @@ class Stack:
         for name, path in self.logs.items():
             parts.append(f"--- {name} ({path})\n{_tail(path, 2000)}")
         return "\n".join(parts)
+
+    # -- processes ------------------------------------------------------------------------
+    def kill(self, name: str) -> list[int]:
+        """SIGKILL service ``name`` and every process it started, as the loss of its host or container
+        would: its own process group and the groups of all its descendants. The Task SDK supervisor puts
+        each task runner in a process group of its own (so it can signal the task's subprocesses), so
+        killing only the service's group would leave a running task behind as an orphan.
+
+        The service's group is stopped (SIGSTOP) first, so nothing in it forks or exits while the tree
+        is collected. Returns the pids killed; waits until they are all gone."""
+        import psutil
+
+        proc = self.procs[name]
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} (pid {proc.pid}) already exited with {proc.returncode}; nothing to kill")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGSTOP)  # start_new_session: the leader's pid is its group id
+        try:
+            leader = psutil.Process(proc.pid)
+            tree = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        groups = {proc.pid}
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                groups.add(os.getpgid(p.pid))
+        groups.discard(os.getpgid(0))  # never our own group (pytest's)
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        for p in tree:  # anything that had left the groups above
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(tree, timeout=30)
+        if alive:
+            raise RuntimeError(f"{name}: processes survived SIGKILL: {[p.pid for p in alive]}")
+        return sorted(p.pid for p in tree) or [proc.pid]
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start ``name`` again (after kill()) with its original command and env, in a new log file, and
+        wait until it is ready: a scheduler heart-beating (a new SchedulerJob, seen by /monitor/health),
+        a Celery worker that logged `ready.`."""
+        old = self.procs[name]
+        if old.poll() is None:
+            raise RuntimeError(f"{name} (pid {old.pid}) is still running: kill() it before restart()")
+        assert self.launch is not None, "Stack.launch is set by the stack fixture"
+        self.logs[f"{name} (killed, pid {old.pid})"] = self.logs.pop(name)
+        started = dt.datetime.now(dt.UTC)
+        new = self.launch(name, *self.commands[name])
+        if name == "scheduler":
+
+            def ready() -> bool:
+                sched = self.api("GET", "/api/v2/monitor/health", auth=False).json()["scheduler"]
+                beat = sched.get("latest_scheduler_heartbeat")
+                return sched.get("status") == "healthy" and dt.datetime.fromisoformat(beat) > started
+
+        elif name == "celery-worker":
+
+            def ready() -> bool:
+                return " ready." in self.logs[name].read_text(errors="replace")
+
+        else:
+            raise ValueError(f"no readiness check for {name!r}: add one to Stack.restart")
+        _wait(f"restarted {name}", ready, {name: new}, self.logs)
+        return new
 
     # -- DAG runs -------------------------------------------------------------------------
     def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float) -> dict[str, dict]:
@@ -310,13 +381,18 @@ def stack() -> Iterator[Stack]:
     home = work / "airflow"
     home.mkdir()
     procs: dict[str, subprocess.Popen] = {}
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {}
     logs: dict[str, Path] = {}
     log_files: list[Any] = []
     created_dbs: list[str] = []
 
     def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-        logs[name] = work / f"{name}.log"
-        fh = open(logs[name], "w")  # noqa: SIM115 - closed at teardown
+        path, n = work / f"{name}.log", 1
+        while path.exists():  # a restarted service (Stack.restart) keeps its earlier log
+            path, n = work / f"{name}.{n}.log", n + 1
+        logs[name] = path
+        commands[name] = (cmd, env)
+        fh = open(path, "w")  # noqa: SIM115 - closed at teardown
         log_files.append(fh)
         procs[name] = subprocess.Popen(
             cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -383,6 +459,25 @@ def stack() -> Iterator[Stack]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Recovery from a killed worker or scheduler (test_kill_recovery.py), set from the 3.3 source:
+            # - A task whose worker died is noticed only when its task instance stops heart-beating:
+            #   [scheduler] task_instance_heartbeat_timeout (default 300 s), looked for every
+            #   task_instance_heartbeat_timeout_detection_interval (10 s); the scheduler then fails the try
+            #   and Airflow retries it after the task's retry_delay. The supervisor beats every [workers]
+            #   min_heartbeat_interval (5 s), so 30 s is six missed beats: no false alarm on a loaded 2-core
+            #   machine, and the dead try is failed about 35 s after the kill instead of 5 minutes.
+            # - A restarted scheduler takes over (adopts) the task instances queued by the dead one once that
+            #   SchedulerJob has not beaten for [scheduler] scheduler_health_check_threshold (30 s, kept); it
+            #   looks every orphaned_tasks_check_interval (default 300 s): 15 s makes it within a minute.
+            # - Kept at the defaults on purpose: [celery] task_acks_late=True (the message of a task is acked
+            #   only when the task ends, so a dead worker does not lose it) and [celery_broker_transport_options]
+            #   visibility_timeout=86400 s (Redis redelivers an unacked message only after that). Lowering the
+            #   latter would also redeliver healthy long tasks; recovery is the heartbeat timeout plus the retry,
+            #   and a late redelivery of the dead try is refused by the Execution API (a retry gets a new
+            #   task instance id).
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": mlflow_url}),
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
@@ -452,7 +547,7 @@ def stack() -> Iterator[Stack]:
         )
 
         stack = Stack(home=home, api_url=api_url, mlflow_url=mlflow_url, s3_url=s3_url, password=password,
-                      logs=logs, env=af_env)  # fmt: skip
+                      logs=logs, env=af_env, procs=procs, commands=commands, launch=start)  # fmt: skip
         _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
 
         def healthy() -> bool:
