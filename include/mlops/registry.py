@@ -54,6 +54,7 @@ class Evaluation:
     holdout_rows: int
     decision: Decision
     evaluated_at: str
+    already_champion: bool = False  # a re-run after this version was promoted: the recorded blessing, replayed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,21 +71,13 @@ def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.Data
     chal_metrics = compute_metrics(task, y, score(chal_model, holdout, task))
     champ_metrics = None
     if champion == challenger:
-        decision = Decision(
-            False,
-            f"version {challenger} is already the champion; nothing to promote",
-            cfg.evaluation.primary_metric,
-            cfg.evaluation.direction,
-            chal_metrics[cfg.evaluation.primary_metric],
-            chal_metrics[cfg.evaluation.primary_metric],
-            0.0,
-            cfg.evaluation.min_improvement,
-            cfg.evaluation.floor,
-        )
-    else:
-        if champion is not None:
-            champ_metrics = compute_metrics(task, y, score(load_version(name, champion), holdout, task))
-        decision = decide(chal_metrics, champ_metrics, cfg.evaluation)
+        # A retry or re-run after this version was promoted (maybe by an attempt that crashed before it finished):
+        # replay the blessing it was promoted on. Never re-record: that would overwrite the evidence the champion
+        # was promoted on (and a "reject" would make it ineligible for rollback).
+        return _already_champion(client, cfg, challenger, chal_metrics, len(holdout))
+    if champion is not None:
+        champ_metrics = compute_metrics(task, y, score(load_version(name, champion), holdout, task))
+    decision = decide(chal_metrics, champ_metrics, cfg.evaluation)
     evaluation = Evaluation(
         model_name=name,
         challenger_version=challenger,
@@ -113,6 +106,53 @@ def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.Data
     for key, value in tags.items():
         client.set_model_version_tag(name, challenger, key, value)
     return evaluation
+
+
+def _already_champion(
+    client: Any, cfg: PipelineConfig, version: str, metrics: dict[str, float], holdout_rows: int
+) -> Evaluation:
+    """The recorded evaluation of ``version``, which is already the champion, as a no-op decision."""
+    name, ev = cfg.model.name, cfg.evaluation
+    tags = client.get_model_version(name, version).tags
+    blessed = tags.get("evaluation.decision") == "promote"
+
+    def number(key: str) -> float | None:
+        try:
+            return float(tags[key])
+        except (KeyError, ValueError):
+            return None
+
+    champion_then = tags.get("evaluation.champion_version")
+    reason = (
+        f"version {version} is already the champion (blessed {tags.get('evaluation.evaluated_at', '')}: "
+        f"{tags.get('evaluation.reason', '')}); nothing to change"
+        if blessed
+        else f"version {version} is already the champion but no evaluation blessed it; nothing to change"
+    )
+    challenger_value = number("evaluation.challenger_value")
+    decision = Decision(
+        blessed,
+        reason,
+        tags.get("evaluation.primary_metric", ev.primary_metric),
+        ev.direction,
+        metrics.get(ev.primary_metric, float("nan")) if challenger_value is None else challenger_value,
+        number("evaluation.champion_value"),
+        None,
+        ev.min_improvement,
+        ev.floor,
+    )
+    log.info("%s version %s is already the champion; replaying its recorded evaluation", name, version)
+    return Evaluation(
+        model_name=name,
+        challenger_version=version,
+        champion_version=None if champion_then in (None, "", "none") else champion_then,
+        challenger_metrics=metrics,
+        champion_metrics=None,
+        holdout_rows=holdout_rows,
+        decision=decision,
+        evaluated_at=tags.get("evaluation.evaluated_at", ""),
+        already_champion=True,
+    )
 
 
 def _json_clean(value: Any) -> Any:
@@ -148,7 +188,24 @@ def promote(
     reason: str,
     actor: str,
 ) -> PromotionResult:
-    """Move ``champion`` to ``challenger`` if the decision blessed it and the champion has not moved."""
+    """Move ``champion`` to ``challenger`` if the decision blessed it and the champion has not moved.
+
+    Idempotent: when ``challenger`` is already the champion (a retry, or a re-run after an attempt that
+    died after moving the alias) nothing moves, and bookkeeping the dead attempt left undone is finished.
+    The alias move is the commit point: the challenger is tagged ``promotion.status=champion`` only after it.
+    """
+    current = champion_version(client, model_name)
+    if current == challenger:
+        tags = client.get_model_version(model_name, challenger).tags
+        previous = tags.get("promotion.previous_champion")
+        if _last_in_history(client, model_name) != challenger:  # an earlier attempt died after moving the alias
+            log.info("%s version %s is champion; finishing the bookkeeping of the attempt that moved it", model_name,
+                     challenger)  # fmt: skip
+            _after_alias_moved(client, model_name, challenger, previous)
+        else:
+            log.info("%s version %s is already champion (an earlier attempt promoted it)", model_name, challenger)
+        return PromotionResult(model_name, challenger, None if previous in (None, "", "none") else previous,
+                               tags.get("promotion.promoted_at", ""))  # fmt: skip
     if not promote_decision:
         client.set_model_version_tag(model_name, challenger, "promotion.status", "rejected")
         raise PromotionRejected(f"{model_name} version {challenger} was not promoted: {reason}")
@@ -158,30 +215,36 @@ def promote(
             f"{model_name} version {challenger} has no 'promote' evaluation tag "
             f"(evaluation.decision={tags.get('evaluation.decision')!r}); run the evaluation first"
         )
-    current = champion_version(client, model_name)
-    if current == challenger:
-        log.info("%s version %s is already champion (an earlier attempt promoted it)", model_name, challenger)
-        return PromotionResult(model_name, challenger, tags.get("promotion.previous_champion"),
-                               tags.get("promotion.promoted_at", ""))  # fmt: skip
     if current != expected_champion:
         raise PromotionConflict(
             f"the champion of {model_name} moved from {expected_champion or 'none'} to {current} after version "
-            f"{challenger} was evaluated against it; clear the evaluate task to re-evaluate against the new champion"
+            f"{challenger} was evaluated against it, so version {challenger} was not promoted; clear the "
+            "evaluate task (and its downstream) to re-evaluate it against the new champion"
         )
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for key, value in {
-        "promotion.status": "champion",
         "promotion.previous_champion": current or "none",
         "promotion.promoted_at": now,
         "promotion.promoted_by": actor,
     }.items():
         client.set_model_version_tag(model_name, challenger, key, value)
     client.set_registered_model_alias(model_name, CHAMPION, challenger)  # moves in place: never unset
-    if current is not None:
-        client.set_model_version_tag(model_name, current, "promotion.status", f"superseded by {challenger}")
-    client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, challenger))
+    _after_alias_moved(client, model_name, challenger, current)
     log.info("%s champion moved %s -> %s", model_name, current or "none", challenger)
     return PromotionResult(model_name, challenger, current, now)
+
+
+def _after_alias_moved(client: Any, model_name: str, champion: str, previous: str | None) -> None:
+    """Status tags on the new and the previous champion, and the history rollback reads."""
+    client.set_model_version_tag(model_name, champion, "promotion.status", "champion")
+    if previous not in (None, "", "none", champion):
+        client.set_model_version_tag(model_name, previous, "promotion.status", f"superseded by {champion}")
+    client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, champion))
+
+
+def _last_in_history(client: Any, model_name: str) -> str | None:
+    history = [v for v in client.get_registered_model(model_name).tags.get("champion_history", "").split(",") if v]
+    return history[-1] if history else None
 
 
 def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:

@@ -40,7 +40,9 @@ def _boto3_client():
 
 
 def _read_one(location: str, fmt: str | None, storage_client: Any = None) -> pd.DataFrame:
+    """One source file as a frame; ``SourceError`` naming the file if it is not readable as ``fmt``."""
     import pandas as pd
+    import pyarrow as pa
 
     kind = fmt or ("csv" if location.endswith((".csv", ".csv.gz")) else "parquet")
     if location.startswith("s3://"):
@@ -51,9 +53,16 @@ def _read_one(location: str, fmt: str | None, storage_client: Any = None) -> pd.
     else:
         handle = location
         compression = "infer"
-    if kind == "csv":
-        return pd.read_csv(handle, compression=compression)
-    return pd.read_parquet(handle)
+    try:
+        if kind == "csv":
+            return pd.read_csv(handle, compression=compression)
+        return pd.read_parquet(handle)
+    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:  # truncated, damaged, wrong format
+        detail = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+        raise SourceError(
+            f"source file {location} cannot be read as {kind} ({type(exc).__name__}: {detail}); nothing was landed. "
+            "Replace or remove the file (or fix dataset.format), then clear the land_batch task"
+        ) from exc
 
 
 def read_source(cfg: PipelineConfig, storage_client: Any = None) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.mlops.config import PipelineConfig
 from include.mlops.exceptions import InsufficientData
-from include.mlops.lake import Lake
+from include.mlops.lake import CorruptPartition, Lake
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,13 +91,16 @@ def assemble_window(
                 )
             missing.append(ds)
             continue
-        info = lake.partition_info("curated", dataset, ds)
-        if expected is not None and info.content_hash != expected[ds]:
+        try:
+            frame, info = lake.read_partition_with_info("curated", dataset, ds, columns=columns)
+        except CorruptPartition as exc:
+            if expected is not None and exc.content_hash != expected[ds]:
+                raise InsufficientData(_changed(dataset, ds, expected[ds], exc.content_hash)) from None
             raise InsufficientData(
-                f"curated partition {dataset} ds={ds} changed after it was checked "
-                f"(hash {expected[ds][:12]} -> {info.content_hash[:12]}); re-run the whole DAG run"
-            )
-        frame = lake.read_partition("curated", dataset, ds, columns=columns)
+                f"curated partition {dataset} ds={ds} cannot be trained on: {exc}; then re-run this DAG run"
+            ) from None
+        if expected is not None and info.content_hash != expected[ds]:
+            raise InsufficientData(_changed(dataset, ds, expected[ds], info.content_hash))
         frame["__ds"] = ds
         frames.append(frame)
         partitions.append({"ds": ds, "rows": info.rows, "content_hash": info.content_hash, "uri": info.uri})
@@ -116,6 +119,13 @@ def assemble_window(
     holdout = data.loc[holdout_mask].drop(columns="__ds").reset_index(drop=True)
     digest = hashlib.sha256(json.dumps([(p["ds"], p["content_hash"]) for p in partitions]).encode()).hexdigest()
     return TrainingData(train, holdout, partitions, missing, digest)
+
+
+def _changed(dataset: str, ds: str, pinned: str, now: str) -> str:
+    return (
+        f"curated partition {dataset} ds={ds} changed after it was checked (hash {pinned[:12]} -> {now[:12]}); "
+        "nothing was trained on it. Re-run the whole DAG run so the check task validates the new content"
+    )
 
 
 def check_training_frame(train: pd.DataFrame, holdout: pd.DataFrame, cfg: PipelineConfig, window: Window) -> None:
@@ -352,6 +362,13 @@ def train_and_register(
         log.info("run key %s already has finished MLflow run %s; registering its model", run_key, run.info.run_id)
         version = _register(client, cfg, run.info.run_id, run.data.tags["model_uri"], run_key, airflow_tags)
         return result(version, run.info.run_id, True, dict(run.data.metrics))
+    # runs an earlier attempt left RUNNING (it died, or lost the server before it could end them): close them
+    # so the experiment shows one finished run per DAG run, and the failed attempts as failed
+    for stale in client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'RUNNING'"
+    ):
+        log.info("closing run %s left RUNNING by an earlier attempt of %s", stale.info.run_id, run_key)
+        client.set_terminated(stale.info.run_id, "FAILED")
 
     numeric, categorical = feature_columns(data.train, cfg)
     features = numeric + categorical

@@ -82,3 +82,112 @@ def xcom(run, task_id: str, key: str = "return_value"):
     import json
 
     return json.loads(row) if isinstance(row, str | bytes) else row
+
+
+# -- fault-injection helpers (tests/e2e/test_faults_*.py) ----------------------------------------------------------
+
+
+def task_instances(run) -> dict:
+    """task_id -> TaskInstance of a finished ``dag.test()`` run (state, try_number)."""
+    return {ti.task_id: ti for ti in run.get_task_instances()}
+
+
+def lake_snapshot(lake, dataset: str) -> dict[str, dict[str, str]]:
+    """zone -> {ds: content hash} of every partition of ``dataset``: compare two to prove nothing was lost."""
+    import hashlib
+
+    snap: dict[str, dict[str, str]] = {}
+    for zone in ("landing", "curated", "quarantine"):
+        snap[zone] = {}
+        for ds in lake.list_partitions(zone, dataset):
+            data = lake.storage.read_bytes(f"{zone}/{dataset}/ds={ds}/part-0.parquet")
+            snap[zone][ds] = hashlib.sha256(data).hexdigest()
+    return snap
+
+
+def registry_state(client, name: str) -> dict:
+    """Versions (with their tags) and aliases of a registered model, or empty when it does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {"versions": {}, "aliases": {}, "tags": {}}
+    versions = {str(v.version): dict(v.tags) for v in client.search_model_versions(f"name = '{name}'")}
+    return {"versions": versions, "aliases": {k: str(v) for k, v in model.aliases.items()}, "tags": dict(model.tags)}
+
+
+def assert_registry_consistent(client, name: str, *, champion_expected: bool = True) -> dict:
+    """The registry invariants every fault must leave intact. Returns the state it checked.
+
+    Every alias points at an existing version; the champion (exactly one, when expected) was blessed by an
+    evaluation, is the only version whose status says champion and is the last entry of the history rollback
+    reads; no DAG run (run key) registered two versions; the challenger, if any, came from a DAG run.
+    """
+    state = registry_state(client, name)
+    versions, aliases = state["versions"], state["aliases"]
+    for alias, version in aliases.items():
+        assert version in versions, f"alias {alias} points at version {version}, which does not exist: {state}"
+    champion = aliases.get("champion")
+    if champion_expected:
+        assert champion is not None, f"{name} has no champion: {state}"
+    if champion is not None:
+        tags = versions[champion]
+        assert tags.get("evaluation.decision") == "promote", f"champion {champion} was never blessed: {tags}"
+        assert tags.get("promotion.status", "").startswith("champion"), f"champion {champion} status: {tags}"
+        history = [v for v in state["tags"].get("champion_history", "").split(",") if v]
+        assert history and history[-1] == champion, f"history {history} does not end with champion {champion}"
+    stale = [v for v, t in versions.items() if t.get("promotion.status", "").startswith("champion") and v != champion]
+    assert not stale, f"versions {stale} say champion but the alias points at {champion}"
+    run_keys = [t.get("airflow_run_key") for t in versions.values()]
+    duplicates = {k for k in run_keys if k and run_keys.count(k) > 1}
+    assert not duplicates, f"DAG runs registered more than one version: {duplicates}"
+    if "challenger" in aliases:
+        assert versions[aliases["challenger"]].get("airflow_run_key"), f"stray challenger: {state}"
+    return state
+
+
+class ChampionWatcher:
+    """Polls the ``champion`` alias from a thread while a run goes on; records every moment it was missing
+    after a champion had been seen (``gaps``), every version seen and any error reading it."""
+
+    def __init__(self, tracking_uri: str, name: str) -> None:
+        import threading
+
+        self.tracking_uri, self.name = tracking_uri, name
+        self.seen: list[str] = []
+        self.gaps: list[float] = []
+        self.errors: list[str] = []
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"champion-watcher-{name}", daemon=True)
+
+    def _run(self) -> None:
+        import time
+
+        from mlflow import MlflowClient
+
+        from include.mlops.registry import champion_version
+
+        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        while not self._stop.is_set():
+            try:
+                version = champion_version(client, self.name)
+            except Exception as exc:  # the server may be down on purpose: not a missing champion
+                self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+            else:
+                self.polls += 1
+                if version is None:
+                    if self.seen:
+                        self.gaps.append(time.monotonic())
+                elif not self.seen or self.seen[-1] != version:
+                    self.seen.append(version)
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> ChampionWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -27,13 +27,20 @@ class LandBatchOperator(DailyPartitionOperator):
     """Copy the day's batch from the configured source into the lake's landing zone (replacing it)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.mlops.exceptions import SourceError
         from include.mlops.ingest import land_batch
 
         day = partition_day(context, self.ds)
         cfg = self.config
         self.begin("land %s ds=%s from %s (config %s)", cfg.dataset.name, day, cfg.dataset.uri or "the simulator",
                    cfg.source_path)  # fmt: skip
-        info = land_batch(cfg, self.lake, day, self.source_client())
+        try:
+            info = land_batch(cfg, self.lake, day, self.source_client())
+        except SourceError as exc:  # an unreadable file or a wrong config: a retry would fail the same way
+            self.outcome("NOT LANDED %s ds=%s: %s", cfg.dataset.name, day, exc)
+            raise AirflowFailException(str(exc)) from None
         self.outcome("landed %d rows at %s", info.rows, info.uri)
         return info.as_dict()
 

@@ -152,13 +152,21 @@ class EvaluateChallengerOperator(MlopsOperator):
         version = str(self.challenger_version)
         self.begin("evaluate %s version %s against the champion on holdout %s..%s", cfg.model.name, version,
                    window.holdout_start, window.end)  # fmt: skip
+        from include.mlops.exceptions import InsufficientData
         from include.mlops.training import assemble_window
 
-        holdout = assemble_window(self.lake, cfg, window, expected=self.window_check["partitions"], holdout_only=True)
+        try:
+            holdout = assemble_window(self.lake, cfg, window, expected=self.window_check["partitions"],
+                                      holdout_only=True)  # fmt: skip
+        except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
+            raise TrainingDataRejected(str(exc)) from None
         evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout)
         report = json_safe(evaluation.as_dict())
         key = self.lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{version}.json")
-        uri = self.lake.write_json(key, report)
+        if evaluation.already_champion and self.lake.storage.exists(key):  # keep the report it was promoted on
+            uri = self.lake.storage.uri(key)
+        else:
+            uri = self.lake.write_json(key, report)
         self.link_model_version(cfg.model.name, version)
         self.link_report(key)
         d = evaluation.decision
