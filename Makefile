@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: venv run demo test test-fast lint lock parse-time bench clean
+.PHONY: venv browser-deps run demo test test-fast lint lock parse-time bench clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ $(BIN)/.installed: requirements.lock
 	@touch $@
 
 venv: $(BIN)/.installed
+
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:  ## Debian's chromium for tests/browser (Playwright drives it, never downloads one); needs root
+	@test -x $(CHROMIUM) || { \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >$$log 2>&1 \
+	    || { cat $$log; echo "browser-deps: installing chromium failed" >&2; rm -f $$log; exit 1; }; \
+	  rm -f $$log; echo "browser-deps: installed $$($(CHROMIUM) --version 2>/dev/null)"; }
 
 run: venv  ## the embedded stack: Airflow standalone (SQLite) + MLflow server + local lake
 	@bash scripts/run_local.sh

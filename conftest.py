@@ -42,10 +42,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test carries a layer marker, taken from its folder when not set explicitly."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if any(m.name in ("unit", "e2e", "integrity", "integration") for m in item.iter_markers()):
+        if any(m.name in ("unit", "e2e", "integrity", "integration", "browser") for m in item.iter_markers()):
             continue
         if "integration" in parts:
             item.add_marker(pytest.mark.integration)
+        elif "browser" in parts:
+            item.add_marker(pytest.mark.browser)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
         elif "dags" in parts or ".astro" in parts:

@@ -242,8 +242,13 @@ def _after_alias_moved(client: Any, model_name: str, champion: str, previous: st
     client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, champion))
 
 
+def _history_list(client: Any, model_name: str) -> list[str]:
+    """Versions that were champion, oldest first (registered model tag ``champion_history``)."""
+    return [v for v in client.get_registered_model(model_name).tags.get("champion_history", "").split(",") if v]
+
+
 def _last_in_history(client: Any, model_name: str) -> str | None:
-    history = [v for v in client.get_registered_model(model_name).tags.get("champion_history", "").split(",") if v]
+    history = _history_list(client, model_name)
     return history[-1] if history else None
 
 
@@ -269,9 +274,11 @@ def rollback(client: Any, model_name: str, target: str | None, *, actor: str, re
         tags = client.get_model_version(model_name, target).tags
     except MlflowException:
         raise PromotionRejected(f"{model_name} has no version {target}") from None
-    if tags.get("evaluation.decision") != "promote":
+    # Eligible: blessed by its evaluation, or champion before (a later re-evaluation may have re-tagged it).
+    was_champion = target in _history_list(client, model_name)
+    if tags.get("evaluation.decision") != "promote" and not was_champion:
         raise PromotionRejected(
-            f"{model_name} version {target} was never blessed by an evaluation "
+            f"{model_name} version {target} was never blessed by an evaluation nor champion before "
             f"(evaluation.decision={tags.get('evaluation.decision')!r}); refusing to make it champion"
         )
     if target == current:

@@ -129,3 +129,16 @@ def test_rollback_without_a_champion_is_refused(two_versions, mlflow_client):
     cfg, *_ = two_versions
     with pytest.raises(PromotionRejected, match="no champion"):
         rollback(mlflow_client, cfg.model.name, None, actor="bob", reason="try")
+
+
+def test_a_former_champion_stays_eligible_for_rollback_after_a_later_re_evaluation_rejects_it(
+    two_versions, mlflow_client
+):
+    from include.mlops.registry import rollback
+
+    cfg, data, v1, v2 = two_versions
+    _promote_both(cfg, data, v1, v2, mlflow_client)
+    # an old DAG run re-evaluated v1 against the new champion and re-tagged it
+    mlflow_client.set_model_version_tag(cfg.model.name, v1, "evaluation.decision", "reject")
+    result = rollback(mlflow_client, cfg.model.name, v1, actor="alice", reason="v2 regressed")
+    assert result.champion_version == v1 == champion_version(mlflow_client, cfg.model.name)

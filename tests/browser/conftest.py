@@ -1,0 +1,357 @@
+"""The embedded stack of `make run`, started on free ports in a temp dir, and a headless Chromium.
+
+- MLflow tracking server: SQLite store, artifacts served by the server (``--serve-artifacts``);
+- Airflow 3 with the LocalExecutor on SQLite: api-server, scheduler and dag-processor, each its own
+  process group; the simple auth manager with user ``admin`` and a password generated here;
+- the lake in the temp dir, seeded with a few small simulator days through the CLI (`make run` does
+  the same), so a ``train_and_promote`` run has a window to train on;
+- Debian's ``chromium`` (``make browser-deps`` installs it), driven by Playwright through
+  ``executable_path``: Playwright never downloads a browser.
+
+The environment is built for the subprocesses only: the pytest process's own env is never touched.
+Keep the temp dir with ``MLOPS_BROWSER_KEEP=1`` (its path is printed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else "python"
+CHROMIUM = os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+MODEL_NAME = "fraud_detector_ui"
+EXPERIMENT = "fraud_detector_ui"
+# Fixed, deterministic simulator days; the test sets the run's `window_end` param to the day after.
+SEED_DAYS = 6
+SEED_END = dt.date(2026, 5, 6)
+START_TIMEOUT = 240  # seconds, for any one service to become ready
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError as exc:
+        return f"<{exc}>"
+
+
+@dataclass
+class UiStack:
+    work: Path
+    home: Path
+    api_url: str
+    mlflow_url: str
+    password: str
+    logs: dict[str, Path]
+    _token: str | None = field(default=None, repr=False)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The Airflow REST API as ``admin`` (JWT from ``/auth/token``)."""
+        import requests
+
+        if self._token is None:
+            r = requests.post(
+                f"{self.api_url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+            )
+            r.raise_for_status()
+            self._token = r.json()["access_token"]
+        headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.api_url}{path}", headers=headers, timeout=60, **kwargs)
+
+    def unpause(self, dag_id: str) -> None:
+        """Unpause ``dag_id`` as `make run` does, and fail the catch-up run.
+
+        The DAG's start date is in the past (catchup=False), so unpausing makes the scheduler create one
+        run for the latest interval. That window has no seeded data and the run would hold the DAG's
+        single active-run slot: it is marked failed, with a note saying why. (Deleting it instead does not
+        work: the DAG processor recomputes the next run from the runs left and creates it again.)"""
+        before = self.api("GET", f"/api/v2/dags/{dag_id}").json()
+        r = self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        assert r.status_code == 200, (r.status_code, r.text)
+        run_after = before.get("next_dagrun_run_after")
+        if run_after and dt.datetime.fromisoformat(run_after.replace("Z", "+00:00")) > dt.datetime.now(dt.UTC):
+            return  # no interval has ended since the start date: no catch-up run
+        deadline = time.monotonic() + 60
+        while not (runs := self._runs(dag_id, run_type="scheduled")):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no catch-up run of {dag_id} appeared after unpausing\n" + self.diagnostics(dag_id))
+            time.sleep(1)
+        note = "Failed by the browser test's fixture: catch-up run over a window with no seeded data."
+        for run in runs:
+            body = {"state": "failed", "note": note} if run["state"] in ("queued", "running") else {"note": note}
+            r = self.api("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json=body)
+            assert r.status_code == 200, (r.status_code, r.text)
+
+    def _runs(self, dag_id: str, **params: Any) -> list[dict]:
+        r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, **params})
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()["dag_runs"]
+
+    def mlflow(self, path: str, **params: Any) -> dict:
+        import requests
+
+        r = requests.get(f"{self.mlflow_url}/api/2.0/mlflow/{path}", params=params, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def diagnostics(self, dag_id: str | None = None) -> str:
+        """Tails of the service logs and of the newest task logs of ``dag_id``."""
+        parts = []
+        if dag_id:
+            task_logs = sorted((self.home / "logs").glob(f"dag_id={dag_id}/**/*.log"), key=lambda p: p.stat().st_mtime)
+            parts += [f"--- {p.relative_to(self.home)}\n{_tail(p, 2500)}" for p in task_logs[-4:]]
+        parts += [f"--- {name} ({path})\n{_tail(path, 2000)}" for name, path in self.logs.items()]
+        return "\n".join(parts)
+
+
+def _wait(what: str, check: Callable[[], bool], procs: dict[str, subprocess.Popen], logs: dict[str, Path],
+          timeout: float = START_TIMEOUT) -> None:  # fmt: skip
+    """Poll ``check`` until true; fail with the service logs when a process died or on the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not ready yet
+            pass
+        dead = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
+        if dead or time.monotonic() > deadline:
+            tails = "\n".join(f"--- {n} ({p})\n{_tail(p)}" for n, p in logs.items())
+            pytest.fail(f"{what}: not ready within {timeout:.0f}s (exited: {dead or 'none'})\n{tails}")
+        time.sleep(1)
+
+
+def _http_ok(url: str) -> bool:
+    import requests
+
+    return requests.get(url, timeout=3).status_code == 200
+
+
+def _stop(procs: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM every process group, up to 20 s for a graceful stop, then SIGKILL what is left."""
+    for p in procs.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for p in procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for p in procs.values():  # the group may outlive its leader (task processes, uvicorn workers)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=5)
+
+
+def _pipeline_config(work: Path) -> dict:
+    """include/config/mlops.yaml with the lake in the temp dir and sizes small enough for 2 cores."""
+    return {
+        "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json")},
+        "simulator": {"rows_per_day": 1500},
+        "model": {"name": MODEL_NAME},
+        "lake": {"root": str(work / "lake")},
+        "training": {"window_days": SEED_DAYS, "holdout_days": 2, "min_rows": 200},
+        "evaluation": {"floor": 0.02},
+        "mlflow": {"conn_id": "mlflow_default", "experiment": EXPERIMENT},
+    }
+
+
+@contextlib.contextmanager
+def ui_stack(work: Path) -> Iterator[UiStack]:
+    """Start the stack in ``work`` and stop every process group on exit (also usable from a script)."""
+    import yaml
+
+    home = work / "airflow"
+    home.mkdir(parents=True)
+    procs: dict[str, subprocess.Popen] = {}
+    logs: dict[str, Path] = {}
+    log_files: list[Any] = []
+
+    def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        logs[name] = work / f"{name}.log"
+        fh = open(logs[name], "w")  # noqa: SIM115 - closed at exit
+        log_files.append(fh)
+        procs[name] = subprocess.Popen(
+            cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        return procs[name]
+
+    def finish(name: str, timeout: float) -> None:
+        """Wait for the one-shot process ``name`` to exit 0."""
+        try:
+            rc = procs[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        if rc != 0:
+            pytest.fail(f"{name} failed ({rc}):\n{_tail(logs[name], 5000)}")
+        del procs[name]
+
+    try:
+        drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH", "PYTEST")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        config_path = work / "mlops.browser.yaml"
+        config_path.write_text(yaml.safe_dump(_pipeline_config(work), sort_keys=False))
+        base.update(
+            {
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+                "GIT_PYTHON_REFRESH": "quiet",
+                "MLFLOW_ENABLE_TELEMETRY": "false",
+                "DO_NOT_TRACK": "true",
+                "GX_ANALYTICS_ENABLED": "false",
+                "PYTHONUNBUFFERED": "1",
+                "MLOPS_CONFIG": str(config_path),
+            }
+        )
+        mlflow_port, api_port, log_port = _free_port(), _free_port(), _free_port()
+        mlflow_url, api_url = f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{api_port}"
+        password = secrets.token_urlsafe(16)
+        passwords_file = home / "simple_auth_manager_passwords.json"
+        passwords_file.write_text(json.dumps({"admin": password}))
+        af_env = {
+            **base,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__API__BASE_URL": api_url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": mlflow_url}),
+        }
+
+        # The three one-shot steps run side by side: the migration is the longest.
+        start("migrate", ["airflow", "db", "migrate"], af_env)
+        seed = [PYTHON, "-m", "include.mlops.cli", "seed", "--days", str(SEED_DAYS), "--end", SEED_END.isoformat()]
+        start("seed", seed, base)
+        start(
+            "mlflow",
+            [PYTHON, "-m", "mlflow", "server",
+             "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
+             "--artifacts-destination", str(work / "mlartifacts"), "--serve-artifacts",
+             "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+            # No job runner (GenAI features, unused here): it held each stop of the server for about 12 s.
+            {**base, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )  # fmt: skip
+        finish("migrate", START_TIMEOUT)
+        start("pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env)
+        finish("pools", 120)
+
+        start("api-server", ["airflow", "api-server", "--port", str(api_port), "--host", "127.0.0.1"], af_env)
+        start("scheduler", ["airflow", "scheduler"], af_env)
+        start("dag-processor", ["airflow", "dag-processor"], af_env)
+        start("triggerer", ["airflow", "triggerer"], af_env)  # idle here; `make run` has one, the UI checks it
+        stack = UiStack(work=work, home=home, api_url=api_url, mlflow_url=mlflow_url, password=password, logs=logs)
+
+        finish("seed", START_TIMEOUT)
+        published = json.loads(logs["seed"].read_text().strip().splitlines()[-1])["published"]
+        assert published == SEED_DAYS, _tail(logs["seed"])
+        _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
+
+        def healthy() -> bool:
+            import requests
+
+            health = requests.get(f"{api_url}/api/v2/monitor/health", timeout=3).json()
+            return all(
+                health[part]["status"] == "healthy"
+                for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+            )
+
+        _wait("airflow api-server, scheduler, dag-processor and triggerer", healthy, procs, logs)
+        _wait("train_and_promote parsed", lambda: stack.api("GET", "/api/v2/dags/train_and_promote").ok, procs, logs)
+        errors = stack.api("GET", "/api/v2/importErrors").json()
+        assert errors["total_entries"] == 0, errors
+        yield stack
+    finally:
+        _stop(procs)
+        for fh in log_files:
+            fh.close()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[UiStack]:
+    work = Path(tempfile.mkdtemp(prefix="mlops-ui-"))
+    try:
+        with ui_stack(work) as s:
+            s.unpause("train_and_promote")
+            yield s
+    finally:
+        if os.environ.get("MLOPS_BROWSER_KEEP"):
+            print(f"browser-test stack kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: `make browser-deps` installs Debian's chromium (as root)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):  # screenshots of an earlier session would mislead
+        old.unlink()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context and page; on a failing test, a screenshot of where it stopped."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for i, p in enumerate(context.pages):
+            with contextlib.suppress(Exception):
+                p.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}-{i}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
