@@ -23,7 +23,8 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/password
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 export PYTHONPATH="$ROOT:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$MLFLOW_PORT\"}"
-export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet
+# MLflow 3's job runner (huey workers, /dev/shm folders) serves nothing this project uses
+export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 mkdir -p "$AIRFLOW_HOME" "$ROOT/.mlflow/artifacts" "$ROOT/logs"
 
 pids=()

@@ -418,15 +418,19 @@ def train_and_register(
         with warnings.catch_warnings():  # integer columns: the hint about missing values is noise here
             warnings.simplefilter("ignore", UserWarning)
             signature = infer_signature(example, score(pipeline, example, task))
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature,
-            input_example=example,
-            serialization_format="skops",
-            skops_trusted_types=trusted_types(pipeline),
-            pip_requirements=model_requirements(),  # inferring them costs a subprocess and ~4 s
-        )
+        with warnings.catch_warnings():
+            # Pickling the pipeline's scipy functions makes Python look through every loaded module, and
+            # Airflow's deprecated module shims warn each time (~1,000 lines burying the task log).
+            warnings.filterwarnings("ignore", message=r"The `airflow\.")
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=trusted_types(pipeline),
+                pip_requirements=model_requirements(),  # inferring them costs a subprocess and ~4 s
+            )
         mlflow.set_tag("model_uri", info.model_uri)
         run_id = run.info.run_id
     version = _register(client, cfg, run_id, info.model_uri, run_key, airflow_tags)

@@ -511,6 +511,7 @@ def stack() -> Iterator[Stack]:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no huey job runner: nothing here uses MLflow jobs
         }
         start(
             "mlflow",
