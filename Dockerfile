@@ -48,6 +48,7 @@ WORKDIR /usr/local/airflow
 COPY --chown=airflow:0 dags/ /usr/local/airflow/dags/
 COPY --chown=airflow:0 plugins/ /usr/local/airflow/plugins/
 COPY --chown=airflow:0 include/ /usr/local/airflow/include/
+COPY --chown=airflow:0 scripts/ensure_admin.sh /usr/local/airflow/scripts/ensure_admin.sh
 COPY --chown=airflow:0 .astro/ /usr/local/airflow/.astro/
 COPY --chown=airflow:0 pyproject.toml /usr/local/airflow/pyproject.toml
 
