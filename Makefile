@@ -32,7 +32,7 @@ run: venv  ## the embedded stack: Airflow standalone (SQLite) + MLflow server + 
 demo: venv  ## headless end to end; the last line is a JSON summary
 	@$(BIN)/python scripts/demo.py
 
-test: venv  ## the whole suite
+test: venv browser-deps  ## the whole suite (the browser test needs Debian's chromium: installed when missing)
 	@$(BIN)/python -m pytest
 
 test-fast: venv  ## unit and integrity tests only

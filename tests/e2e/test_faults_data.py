@@ -151,12 +151,15 @@ def test_faults_emit_no_asset_event_and_leave_the_lake_and_the_champion_as_they_
 
     cfg, lake = faulty.cfg, faulty.lake
     with create_session() as session:
+        # only this fixture's runs: the session's metadata DB holds other tests' events for the same days
+        run_ids = [run.run_id for run in faulty.runs.values()]
         extras = session.scalars(
             select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == "mlops_curated_batch")
+            .where(AssetModel.name == "mlops_curated_batch", AssetEvent.source_run_id.in_(run_ids))
         ).all()  # fmt: skip
     published = {(e.get("dataset"), e.get("ds")) for e in extras if e}
     assert not {(cfg.dataset.name, d.isoformat()) for d in FAULT_DAYS.values()} & published
+    assert extras == []  # a quarantined run publishes nothing
 
     now = lake_snapshot(lake, cfg.dataset.name)
     assert now["curated"] == faulty.before["lake"]["curated"]  # every published day intact, nothing added
