@@ -90,7 +90,12 @@ def test_train_params_are_typed_and_bounded(dagbag, conf, ok):
 
 
 FREE_TEXT = {("train_and_promote", "reason"), ("rollback_champion", "reason"), ("train_and_promote", "drift_summary")}
-PATHS = ("/etc/passwd", "../../../etc/passwd", "s3://someone-elses-bucket/data.parquet", "file:///root/.aws/credentials")
+PATHS = (
+    "/etc/passwd",
+    "../../../etc/passwd",
+    "s3://someone-elses-bucket/data.parquet",
+    "file:///root/.aws/credentials",
+)
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
