@@ -39,9 +39,13 @@ def champion_version(client: Any, model_name: str) -> str | None:
 
 def load_version(model_name: str, version: str):
     """Load a model from its registry URI (models are only ever loaded from the registry)."""
+    import warnings
+
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    with warnings.catch_warnings():  # unpickling walks sys.modules: Airflow's deprecated shims warn ~1,000 times
+        warnings.filterwarnings("ignore", message=r"The `airflow\.")
+        return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
 
 
 @dataclass(frozen=True)
