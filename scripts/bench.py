@@ -4,8 +4,9 @@ Every measurement runs in a fresh interpreter (so imports and peak memory are it
 is the child's max RSS. Data comes from the simulator. Prints a table and writes bench-results.json.
 Benchmarks are not tests: nothing here asserts a time.
 
-    make bench                      # everything
-    python scripts/bench.py --only drift,gx
+    make bench                      # everything (~15 min on 2 cores)
+    python scripts/bench.py --only drift,gx            # updates those figures in bench-results.json
+    python scripts/bench.py --only pipeline --pipeline-repeat 3   # scripts/bench_pipeline.py, median of 3
 """
 
 from __future__ import annotations
@@ -249,6 +250,9 @@ def main() -> int:
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     results: dict = {"rows": args.rows}
+    out = Path(args.out)
+    if args.only != parser.get_default("only") and out.exists():  # a partial run updates the other figures' file
+        results = {**json.loads(out.read_text()), **results}
     steps = {
         "parse": lambda: bench_parse(args.parse_runs),
         "drift": lambda: bench_drift(args.rows),
