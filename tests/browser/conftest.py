@@ -20,17 +20,17 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.conftest import _free_port, _http_ok, _stop, _tail, _wait  # the same service helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -44,19 +44,6 @@ EXPERIMENT = "fraud_detector_ui"
 SEED_DAYS = 6
 SEED_END = dt.date(2026, 5, 6)
 START_TIMEOUT = 240  # seconds, for any one service to become ready
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError as exc:
-        return f"<{exc}>"
 
 
 @dataclass
@@ -126,45 +113,6 @@ class UiStack:
             parts += [f"--- {p.relative_to(self.home)}\n{_tail(p, 2500)}" for p in task_logs[-4:]]
         parts += [f"--- {name} ({path})\n{_tail(path, 2000)}" for name, path in self.logs.items()]
         return "\n".join(parts)
-
-
-def _wait(what: str, check: Callable[[], bool], procs: dict[str, subprocess.Popen], logs: dict[str, Path],
-          timeout: float = START_TIMEOUT) -> None:  # fmt: skip
-    """Poll ``check`` until true; fail with the service logs when a process died or on the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - not ready yet
-            pass
-        dead = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
-        if dead or time.monotonic() > deadline:
-            tails = "\n".join(f"--- {n} ({p})\n{_tail(p)}" for n, p in logs.items())
-            pytest.fail(f"{what}: not ready within {timeout:.0f}s (exited: {dead or 'none'})\n{tails}")
-        time.sleep(1)
-
-
-def _http_ok(url: str) -> bool:
-    import requests
-
-    return requests.get(url, timeout=3).status_code == 200
-
-
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
-    """SIGTERM every process group, up to 20 s for a graceful stop, then SIGKILL what is left."""
-    for p in procs.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for p in procs.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for p in procs.values():  # the group may outlive its leader (task processes, uvicorn workers)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=5)
 
 
 def _pipeline_config(work: Path) -> dict:
