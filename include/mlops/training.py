@@ -306,6 +306,14 @@ def _register(client: Any, cfg: PipelineConfig, run_id: str, model_uri: str, run
     version = client.create_model_version(
         cfg.model.name, source=model_uri, run_id=run_id, tags={RUN_KEY_TAG: run_key, **tags}, model_id=model_id
     )
+    # Two tries of one run can register at once (a retry beside an orphaned try whose worker died): each
+    # keeps the lowest version of the run key and deletes its own if it is not that one, so both converge.
+    first = find_registered(client, cfg.model.name, run_key)
+    if first is not None and str(first.version) != str(version.version):
+        log.warning("%s version %s duplicates version %s of run key %s (a concurrent try); deleting it",
+                    cfg.model.name, version.version, first.version, run_key)  # fmt: skip
+        client.delete_model_version(cfg.model.name, version.version)
+        version = first
     client.set_registered_model_alias(cfg.model.name, CHALLENGER, version.version)
     return version
 

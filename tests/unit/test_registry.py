@@ -142,3 +142,17 @@ def test_a_former_champion_stays_eligible_for_rollback_after_a_later_re_evaluati
     mlflow_client.set_model_version_tag(cfg.model.name, v1, "evaluation.decision", "reject")
     result = rollback(mlflow_client, cfg.model.name, v1, actor="alice", reason="v2 regressed")
     assert result.champion_version == v1 == champion_version(mlflow_client, cfg.model.name)
+
+
+def test_two_tries_registering_one_run_key_at_once_converge_on_one_version(two_versions, mlflow_client):
+    """An orphaned try (its worker died) and the retry both register: the later one keeps the first."""
+    from include.mlops.training import RUN_KEY_TAG, _register
+
+    cfg, _, v1, _ = two_versions
+    first = mlflow_client.get_model_version(cfg.model.name, v1)
+    # the retry logs its own model and registers it while v1 (same run key, the orphan's) already exists
+    kept = _register(mlflow_client, cfg, first.run_id, first.source, "k/1", {})
+    assert str(kept.version) == str(v1)
+    versions = mlflow_client.search_model_versions(f"name = '{cfg.model.name}' and tags.{RUN_KEY_TAG} = 'k/1'")
+    assert [str(v.version) for v in versions] == [str(v1)]
+    assert str(mlflow_client.get_model_version_by_alias(cfg.model.name, "challenger").version) == str(v1)
