@@ -39,7 +39,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,10 @@ CHAMPION_TRAIN_DAYS = 2  # the seeded champion: trained on the 2 days before the
 START_TIMEOUT = 300
 RUN_TIMEOUT = 3600
 IDLE_SAMPLE_S = 15
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+from mlops_airflow.local import free_port as _free_port  # noqa: E402 (standard library only, like this module)
+from mlops_airflow.local import service_env  # noqa: E402
+
 OUTCOME = re.compile(r"OUTCOME (.*?) \[work ([\d.]+) s, peak RSS ([\d.]+) MB\]")
 
 # Settings of the benchmark's own Airflow. Each is one a production deployment could use as is.
@@ -84,12 +87,6 @@ PRELOAD = ("airflow,airflow.executors.local_executor,airflow.sdk.execution_time.
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tail(path: Path, chars: int = 3000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]
@@ -532,20 +529,14 @@ def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False
         created_db = True
         af_env = {
             **base,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{db}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__API__BASE_URL": api_url,
-            "AIRFLOW__API__PORT": str(ports["api"]),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["logs"]),
+            **service_env(
+                ROOT,
+                home,
+                executor="LocalExecutor",
+                api_port=ports["api"],
+                log_port=ports["logs"],
+                db_uri=f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{db}",
+            ),
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": mlflow_urls["af"]}),
             "MLOPS_CONFIG": str(config),
             **AIRFLOW_SETTINGS,

@@ -30,6 +30,9 @@ from typing import Any
 
 import pytest
 
+from mlops_airflow.local import free_port as _free_port  # noqa: F401 (also imported by other test modules)
+from mlops_airflow.local import service_env
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 PYTHON = str(BIN / "python") if (BIN / "python").exists() else "python"
@@ -43,12 +46,6 @@ MODEL_NAME = "fraud_detector"
 S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 START_TIMEOUT = 240  # seconds, for any one service to become ready
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
@@ -437,27 +434,14 @@ def stack() -> Iterator[Stack]:
         pg = f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{airflow_db}"
         af_env = {
             **base,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg,
+            **service_env(ROOT, home, executor="CeleryExecutor", db_uri=pg, api_port=api_port, log_port=log_port),
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{airflow_db}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-            "AIRFLOW__API__BASE_URL": api_url,
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # Paused at creation, unpaused by the tests (Stack.unpause), which fail the one catch-up run
             # the scheduler creates for the latest interval: it would work on a day no test asked for.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             # Recovery from a killed worker or scheduler (test_kill_recovery.py), set from the 3.3 source:
             # - A task whose worker died is noticed only when its task instance stops heart-beating:
