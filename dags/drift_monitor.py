@@ -56,13 +56,15 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
     ),
     params={
         "window_end": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Exclusive end day (YYYY-MM-DD) of the window to check. Empty: the run's data interval end.",
         ),
     },
     tags=["mlops", "monitoring", "evidently"],
     doc_md=__doc__,
-)  # fmt: skip
+)
 def drift_monitor():
     check_drift = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
     trigger_retraining = TriggerRetrainingOperator(

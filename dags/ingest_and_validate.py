@@ -16,8 +16,8 @@ or from the UI (Trigger > Backfill). Re-running a day replaces that day's partit
 many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source, then clear
 `land_batch` with its downstream tasks (the day is re-landed and re-validated; clearing
 `validate_batch` alone re-checks the same landed batch), or leave the day quarantined. Never mark
-`validate_batch` successful by hand: `publish_batch` would publish the bad batch. See docs/runbook.md. `land_batch` failed: the source is
-unreachable or the config is wrong; the message says which.
+`validate_batch` successful by hand: `publish_batch` would publish the bad batch. See docs/runbook.md.
+`land_batch` failed: the source is unreachable or the config is wrong; the message says which.
 """
 
 from __future__ import annotations

@@ -46,17 +46,22 @@ PROMOTION_POOL = "mlops_promotion"
     ),
     params={
         "target_version": Param(
-            None, type=["null", "string"], pattern="^[0-9]+$",
+            None,
+            type=["null", "string"],
+            pattern="^[0-9]+$",
             description="Registered model version to restore. Empty: the previous champion.",
         ),
         "reason": Param(
-            "", type="string", minLength=3, maxLength=500,
+            "",
+            type="string",
+            minLength=3,
+            maxLength=500,
             description="Why the champion is rolled back; recorded on the version.",
         ),
     },
     tags=["mlops", "registry", "rollback"],
     doc_md=__doc__,
-)  # fmt: skip
+)
 def rollback_champion():
     RollbackChampionOperator(
         task_id="rollback",

@@ -19,7 +19,8 @@ evaluate, never promote).
 more days or widen `window_days`. `train_challenger`/`evaluate_challenger`: MLflow unreachable:
 retried with backoff. `promote_challenger` skipped: the challenger was rejected (reason in the log
 and in version tags) or it was a dry run. `promote_challenger` failed with "the champion of <model> moved
-from A to B": another promotion or a rollback won the race; clear `evaluate_challenger` to re-evaluate against the new champion.
+from A to B": another promotion or a rollback won the race; clear `evaluate_challenger` to re-evaluate
+against the new champion.
 """
 
 from __future__ import annotations
@@ -58,34 +59,49 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
     ),
     params={
         "window_days": Param(
-            None, type=["null", "integer"], minimum=2, maximum=365,
+            None,
+            type=["null", "integer"],
+            minimum=2,
+            maximum=365,
             description="Days of curated data to use, holdout included. Empty: training.window_days from config.",
         ),
         "holdout_days": Param(
-            None, type=["null", "integer"], minimum=1, maximum=90,
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=90,
             description="Most recent days held out for champion/challenger evaluation. Empty: from config.",
         ),
         "window_end": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Exclusive end day of the window (YYYY-MM-DD). Empty: the run's data interval end.",
         ),
         "reason": Param(
-            "scheduled", type="string", minLength=1, maxLength=500,
+            "scheduled",
+            type="string",
+            minLength=1,
+            maxLength=500,
             description="Why this run was started; recorded in the log and the MLflow run.",
         ),
         "dry_run": Param(False, type="boolean", description="Train and evaluate, but never move the champion."),
         "drift_summary": Param(
-            None, type=["null", "object"],
+            None,
+            type=["null", "object"],
             description="Set by drift_monitor: the drift summary that triggered this run (recorded, not used).",
         ),
         "monitoring_run_id": Param(
-            None, type=["null", "string"], maxLength=64, pattern="^[0-9A-Za-z_-]+$",
+            None,
+            type=["null", "string"],
+            maxLength=64,
+            pattern="^[0-9A-Za-z_-]+$",
             description="Set by drift_monitor: the MLflow monitoring run id; tagged on the training run.",
         ),
     },
     tags=["mlops", "training", "mlflow"],
     doc_md=__doc__,
-)  # fmt: skip
+)
 def train_and_promote():
     check = CheckTrainingWindowOperator(
         task_id="check_training_window",

@@ -24,8 +24,13 @@ from pathlib import Path
 from bench_pipeline import bench_pipeline  # scripts/ is on sys.path when this file runs as a script
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-       "MLFLOW_ENABLE_TELEMETRY": "false", "GIT_PYTHON_REFRESH": "quiet"}  # fmt: skip
+ENV = {
+    **os.environ,
+    "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
 
 PRELUDE = """
 import json, resource, sys, time, datetime as dt
@@ -37,8 +42,13 @@ def done(**out):
 
 def child(code: str, timeout: int = 1800) -> dict:
     """Run ``code`` in a fresh interpreter; it reports with done(**figures)."""
-    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True, text=True,
-                         env=ENV, timeout=timeout)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")]
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark child failed ({out.returncode}):\n{out.stderr[-3000:]}")
@@ -68,8 +78,11 @@ def bench_parse(runs: int) -> dict:
             baseline.write_text(head + sep + HEAVY_HEADER + rest)
             ours = statistics.median(child(PARSE_PROBE.format(path=str(dag_file)))["ms"] for _ in range(runs))
             base = statistics.median(child(PARSE_PROBE.format(path=str(baseline)))["ms"] for _ in range(runs))
-            results[dag_file.stem] = {"ms": round(ours, 1), "baseline_ms": round(base, 1),
-                                      "ratio": round(base / max(ours, 0.1), 1)}  # fmt: skip
+            results[dag_file.stem] = {
+                "ms": round(ours, 1),
+                "baseline_ms": round(base, 1),
+                "ratio": round(base / max(ours, 0.1), 1),
+            }
     return {"parse": results, "parse_extra_ms_max": max(r["ms"] for r in results.values())}
 
 
@@ -83,7 +96,8 @@ from include.mlops.lake import Lake
 from include.mlops.simulator import generate_day
 lake = Lake.at({root!r})
 start, shift = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
-for day in [start + dt.timedelta(days=i) for i in range({days})] + [shift + dt.timedelta(days=i) for i in range({days})]:
+days = [start + dt.timedelta(days=i) for i in range({days})]
+for day in days + [shift + dt.timedelta(days=i) for i in range({days})]:
     frame = generate_day(day, rows_per_day={rows} // {days} * 3 // 2, scenario="abrupt_drift", scenario_start=shift)
     lake.write_partition("curated", "bench", day, frame.sample(n={rows} // {days}, random_state=0).sort_index())
 done()
@@ -184,7 +198,8 @@ for e in suite["expectations"]:
     elif kind == "expect_column_values_to_be_unique": ok = not col.duplicated().any()
     elif kind == "expect_column_values_to_not_be_null": ok = not col.isna().any()
     elif kind == "expect_column_values_to_be_in_type_list": ok = str(col.dtype) in k["type_list"]
-    elif kind == "expect_column_values_to_be_between": ok = bool(col.dropna().between(k["min_value"], k["max_value"]).all())
+    elif kind == "expect_column_values_to_be_between":
+        ok = bool(col.dropna().between(k["min_value"], k["max_value"]).all())
     elif kind == "expect_column_values_to_be_in_set": ok = bool(col.dropna().isin(k["value_set"]).all())
     elif kind == "expect_column_mean_to_be_between": ok = k["min_value"] <= col.mean() <= k["max_value"]
     else: raise SystemExit("no pandas equivalent for " + kind)
@@ -268,26 +283,54 @@ def main() -> int:
     rows = []
     if "parse" in results:
         for dag, r in results["parse"].items():
-            rows.append((f"parse {dag}", f"{r['ms']} ms", f"{r['baseline_ms']} ms (heavy imports at top)",
-                         f"{r['ratio']}x", ""))  # fmt: skip
+            rows.append(
+                (f"parse {dag}", f"{r['ms']} ms", f"{r['baseline_ms']} ms (heavy imports at top)", f"{r['ratio']}x", "")
+            )
     if "drift_1m_s" in results:
-        rows.append((f"drift, {results['drift_rows'][0]} vs {results['drift_rows'][1]} rows", f"{results['drift_1m_s']} s", f"{results['drift_evidently_full_s']} s "
-                     "(Evidently, full frames)", f"{results['drift_speedup_vs_evidently_full']}x",
-                     f"{results['drift_peak_mb']} vs {results['drift_evidently_full_peak_mb']} MB; same verdict: "
-                     f"{results['drift_same_verdict']}"))  # fmt: skip
+        rows.append(
+            (
+                f"drift, {results['drift_rows'][0]} vs {results['drift_rows'][1]} rows",
+                f"{results['drift_1m_s']} s",
+                f"{results['drift_evidently_full_s']} s (Evidently, full frames)",
+                f"{results['drift_speedup_vs_evidently_full']}x",
+                f"{results['drift_peak_mb']} vs {results['drift_evidently_full_peak_mb']} MB; same verdict: "
+                f"{results['drift_same_verdict']}",
+            )
+        )
     if "gx_1m_s" in results:
-        rows.append((f"GX suite, {results['gx_rows']} rows", f"{results['gx_1m_s']} s",
-                     f"{results['gx_pandas_baseline_s']} s (plain pandas)", "",
-                     f"{results['gx_expectations']} expectations, {results['gx_peak_mb']} MB"))  # fmt: skip
+        rows.append(
+            (
+                f"GX suite, {results['gx_rows']} rows",
+                f"{results['gx_1m_s']} s",
+                f"{results['gx_pandas_baseline_s']} s (plain pandas)",
+                "",
+                f"{results['gx_expectations']} expectations, {results['gx_peak_mb']} MB",
+            )
+        )
     if "ingest_rows_per_s" in results:
-        rows.append((f"ingest a {results['ingest_rows']}-row day", f"{results['ingest_rows_per_s']} rows/s", "", "",
-                     f"{results['ingest_task_s']} s; peak MB {results['ingest_task_peak_mb']}"))  # fmt: skip
+        rows.append(
+            (
+                f"ingest a {results['ingest_rows']}-row day",
+                f"{results['ingest_rows_per_s']} rows/s",
+                "",
+                "",
+                f"{results['ingest_task_s']} s; peak MB {results['ingest_task_peak_mb']}",
+            )
+        )
     if "pipeline_overhead_ratio" in results:
         tasks = results["pipeline_tasks"]
-        rows.append(("train_and_promote, scheduler", f"{results['pipeline_airflow_s']} s",
-                     f"{results['pipeline_plain_s']} s (one plain process)", f"{results['pipeline_overhead_ratio']}x",
-                     "; ".join(f"{t}: {v['duration_s']} s = {v['import_s']} import + {v['work_s']} work, "
-                               f"{v['peak_mb']} MB" for t, v in tasks.items())))  # fmt: skip
+        rows.append(
+            (
+                "train_and_promote, scheduler",
+                f"{results['pipeline_airflow_s']} s",
+                f"{results['pipeline_plain_s']} s (one plain process)",
+                f"{results['pipeline_overhead_ratio']}x",
+                "; ".join(
+                    f"{t}: {v['duration_s']} s = {v['import_s']} import + {v['work_s']} work, {v['peak_mb']} MB"
+                    for t, v in tasks.items()
+                ),
+            )
+        )
     print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
     for r in rows:
         print(f"{r[0]:<30} {r[1]:>14}  {r[2]:<40} {r[3]:>6}  {r[4]}")

@@ -81,9 +81,11 @@ AIRFLOW_SETTINGS = {
 #   scheduler.scheduler_idle_sleep_time=0.25   downstream tasks start ~0.5 s sooner each; idle CPU 1.6 -> 4.2 s/min
 #   core.mp_start_method=forkserver and core.mp_forkserver_preload=<PRELOAD>   task processes inherit the heavy
 #       libraries instead of importing them again: the per-task import cost (~5 s per run) disappears
-PRELOAD = ("airflow,airflow.executors.local_executor,airflow.sdk.execution_time.supervisor,"
-           "airflow.sdk.execution_time.task_runner,pandas,pyarrow.parquet,sklearn.ensemble,mlflow.sklearn,skops.io,"
-           "great_expectations")  # fmt: skip
+PRELOAD = (
+    "airflow,airflow.executors.local_executor,airflow.sdk.execution_time.supervisor,"
+    "airflow.sdk.execution_time.task_runner,pandas,pyarrow.parquet,sklearn.ensemble,mlflow.sklearn,skops.io,"
+    "great_expectations"
+)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -111,10 +113,17 @@ def _base_env() -> dict[str, str]:
     """The parent env minus everything that configures Airflow, MLflow, AWS or the pipeline."""
     drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}", "GIT_PYTHON_REFRESH": "quiet",
-                "MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "true", "GX_ANALYTICS_ENABLED": "false",
-                "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+            "GIT_PYTHON_REFRESH": "quiet",
+            "MLFLOW_ENABLE_TELEMETRY": "false",
+            "DO_NOT_TRACK": "true",
+            "GX_ANALYTICS_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -135,8 +144,15 @@ class Procs:
     def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
         self.logs[name] = self.work / f"{name}.log"
         with open(self.logs[name], "w") as fh:
-            self.procs[name] = subprocess.Popen(cmd, env=env, cwd=str(self.work), stdout=fh, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self.procs[name] = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=str(self.work),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self.procs[name]
 
     def finish(self, name: str, timeout: float) -> None:
@@ -331,8 +347,9 @@ def _plain_child(spec: dict[str, Any]) -> None:
 
     cfg = load_config(spec["config"])
     lake = Lake.at(cfg.lake_root)
-    window = Window.ending(dt.date.fromisoformat(spec["window_end"]), cfg.training.window_days,
-                          cfg.training.holdout_days)  # fmt: skip
+    window = Window.ending(
+        dt.date.fromisoformat(spec["window_end"]), cfg.training.window_days, cfg.training.holdout_days
+    )
     steps["import_s"] = time.perf_counter() - t
 
     # check_training_window
@@ -356,8 +373,13 @@ def _plain_child(spec: dict[str, Any]) -> None:
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     data = assemble_window(lake, cfg, window, expected=partitions)
-    tags = {"dag_id": DAG_ID, "run_id": spec["run_name"], "logical_date": "none", "task_id": "train_challenger",
-            "trigger_reason": "bench_pipeline"}  # fmt: skip
+    tags = {
+        "dag_id": DAG_ID,
+        "run_id": spec["run_name"],
+        "logical_date": "none",
+        "task_id": "train_challenger",
+        "trigger_reason": "bench_pipeline",
+    }
     result = train_and_register(client, uri, cfg, data, window, f"{DAG_ID}/{spec['run_name']}", tags)
     steps["train_challenger"] = time.perf_counter() - t
     del data
@@ -367,37 +389,69 @@ def _plain_child(spec: dict[str, Any]) -> None:
     holdout = assemble_window(lake, cfg, window, expected=partitions, holdout_only=True)
     evaluation = evaluate(client, cfg, result.version, holdout.holdout)
     report = json.loads(json.dumps(evaluation.as_dict(), default=str))
-    lake.write_json(lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{result.version}.json"),
-                    report)  # fmt: skip
+    lake.write_json(
+        lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{result.version}.json"), report
+    )
     steps["evaluate_challenger"] = time.perf_counter() - t
 
     # promote_challenger
     t = time.perf_counter()
     d = evaluation.decision
     try:
-        promote(client, cfg.model.name, result.version, evaluation.champion_version, promote_decision=d.promote,
-                reason=d.reason, actor=f"{DAG_ID}/{spec['run_name']}")  # fmt: skip
+        promote(
+            client,
+            cfg.model.name,
+            result.version,
+            evaluation.champion_version,
+            promote_decision=d.promote,
+            reason=d.reason,
+            actor=f"{DAG_ID}/{spec['run_name']}",
+        )
         promoted = True
     except PromotionRejected:
         promoted = False
     steps["promote_challenger"] = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("PLAIN " + json.dumps({"steps": steps, "peak_mb": peak, "version": result.version, "promoted": promoted,
-                                 "champion_before": evaluation.champion_version, "reason": d.reason,
-                                 "rows_train": result.rows_train, "rows_holdout": result.rows_holdout}))  # fmt: skip
+    print(
+        "PLAIN "
+        + json.dumps(
+            {
+                "steps": steps,
+                "peak_mb": peak,
+                "version": result.version,
+                "promoted": promoted,
+                "champion_before": evaluation.champion_version,
+                "reason": d.reason,
+                "rows_train": result.rows_train,
+                "rows_holdout": result.rows_holdout,
+            }
+        )
+    )
 
 
 def run_plain(work: Path, config: Path, tracking_uri: str, run_name: str) -> dict[str, Any]:
     import resource
 
     env = {**_base_env(), "MLOPS_CONFIG": str(config)}
-    spec = json.dumps({"config": str(config), "tracking_uri": tracking_uri, "window_end": WINDOW_END.isoformat(),
-                       "run_name": run_name})  # fmt: skip
+    spec = json.dumps(
+        {
+            "config": str(config),
+            "tracking_uri": tracking_uri,
+            "window_end": WINDOW_END.isoformat(),
+            "run_name": run_name,
+        }
+    )
     load = _load()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = subprocess.run([PYTHON, __file__, "--plain-child", spec], env=env, cwd=str(work), capture_output=True,
-                         text=True, timeout=RUN_TIMEOUT)  # fmt: skip
+    out = subprocess.run(
+        [PYTHON, __file__, "--plain-child", spec],
+        env=env,
+        cwd=str(work),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     wall = time.perf_counter() - t
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
@@ -405,8 +459,12 @@ def run_plain(work: Path, config: Path, tracking_uri: str, run_name: str) -> dic
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"plain run failed ({out.returncode}):\n{out.stderr[-4000:]}")
     res = json.loads(lines[-1][len("PLAIN ") :])
-    res |= {"wall_s": wall, "cpu_s": cpu, "load_at_start": load,
-            "startup_s": wall - sum(res["steps"].values())}  # interpreter start and exit  # fmt: skip
+    res |= {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load_at_start": load,
+        "startup_s": wall - sum(res["steps"].values()),
+    }  # interpreter start and exit
     return res
 
 
@@ -435,17 +493,19 @@ def _task_logs(home: Path, run_id: str, task_id: str, try_number: int) -> dict[s
             out["start_ts"] = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
         match = OUTCOME.search(event)
         if match and ts:
-            out |= {"outcome": match.group(1)[:160], "work_s": float(match.group(2)),
-                    "peak_mb": float(match.group(3)),
-                    "outcome_ts": dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))}  # fmt: skip
+            out |= {
+                "outcome": match.group(1)[:160],
+                "work_s": float(match.group(2)),
+                "peak_mb": float(match.group(3)),
+                "outcome_ts": dt.datetime.fromisoformat(ts.replace("Z", "+00:00")),
+            }
     return out
 
 
 def _trigger_and_wait(api_url: str, conf: dict[str, Any]) -> tuple[str, str]:
     import requests
 
-    r = requests.post(f"{api_url}/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf},
-                      timeout=60)  # fmt: skip
+    r = requests.post(f"{api_url}/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": conf}, timeout=60)
     if r.status_code not in (200, 201):
         raise RuntimeError(f"trigger failed: {r.status_code} {r.text}")
     run_id = r.json()["dag_run_id"]
@@ -465,10 +525,15 @@ def run_airflow(home: Path, api_url: str, db: str, cpu_roots: dict[str, int]) ->
     cpu0 = {name: tree_cpu([pid]) for name, pid in cpu_roots.items()}
     run_id, state = _trigger_and_wait(api_url, conf)
     cpu_parts = {name: round(tree_cpu([pid]) - cpu0[name], 1) for name, pid in cpu_roots.items()}
-    (queued_at, started, ended), = _pg("SELECT queued_at, start_date, end_date FROM dag_run WHERE run_id = %s",
-                                       (run_id,), dbname=db)  # fmt: skip
-    rows = _pg("SELECT task_id, state, try_number, scheduled_dttm, queued_dttm, start_date, end_date FROM "
-               "task_instance WHERE run_id = %s", (run_id,), dbname=db)  # fmt: skip
+    ((queued_at, started, ended),) = _pg(
+        "SELECT queued_at, start_date, end_date FROM dag_run WHERE run_id = %s", (run_id,), dbname=db
+    )
+    rows = _pg(
+        "SELECT task_id, state, try_number, scheduled_dttm, queued_dttm, start_date, end_date FROM "
+        "task_instance WHERE run_id = %s",
+        (run_id,),
+        dbname=db,
+    )
     tis = {row[0]: row for row in rows}
     tasks: dict[str, Any] = {}
     previous_end = started
@@ -478,14 +543,19 @@ def run_airflow(home: Path, api_url: str, db: str, cpu_roots: dict[str, int]) ->
         if t_start and t_end:
             duration = (t_end - t_start).total_seconds()
             logs = _task_logs(home, run_id, task_id, tries)
-            entry |= {"duration_s": round(duration, 2), "work_s": logs.get("work_s"), "peak_mb": logs.get("peak_mb"),
-                      "import_s": round(duration - logs["work_s"], 2) if "work_s" in logs else None,
-                      # from the upstream task's end (or the run's start) to this task process starting
-                      "start_latency_s": round((t_start - previous_end).total_seconds(), 2),
-                      "scheduled_after_s": round((scheduled - previous_end).total_seconds(), 2) if scheduled else None,
-                      "queued_after_s": round((queued - previous_end).total_seconds(), 2) if queued else None,
-                      "outcome": logs.get("outcome"), "log_lines": logs.get("lines"),
-                      "log_warning_lines": logs.get("warning_lines")}  # fmt: skip
+            entry |= {
+                "duration_s": round(duration, 2),
+                "work_s": logs.get("work_s"),
+                "peak_mb": logs.get("peak_mb"),
+                "import_s": round(duration - logs["work_s"], 2) if "work_s" in logs else None,
+                # from the upstream task's end (or the run's start) to this task process starting
+                "start_latency_s": round((t_start - previous_end).total_seconds(), 2),
+                "scheduled_after_s": round((scheduled - previous_end).total_seconds(), 2) if scheduled else None,
+                "queued_after_s": round((queued - previous_end).total_seconds(), 2) if queued else None,
+                "outcome": logs.get("outcome"),
+                "log_lines": logs.get("lines"),
+                "log_warning_lines": logs.get("warning_lines"),
+            }
             if {"first_ts", "start_ts", "outcome_ts"} <= logs.keys():
                 entry["startup_split_s"] = {  # import_s, split by the task log's timestamps
                     "process_start": round((logs["first_ts"] - t_start).total_seconds(), 2),  # fork to first log line
@@ -496,14 +566,28 @@ def run_airflow(home: Path, api_url: str, db: str, cpu_roots: dict[str, int]) ->
             previous_end = t_end
         tasks[task_id] = entry
     total = (ended - queued_at).total_seconds()
-    return {"run_id": run_id, "state": state, "total_s": total, "pickup_s": (started - queued_at).total_seconds(),
-            "finish_s": (ended - previous_end).total_seconds(), "tasks": tasks, "load_at_trigger": load_at_trigger,
-            "cpu_s": sum(cpu_parts.values()), "cpu_parts_s": cpu_parts}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "state": state,
+        "total_s": total,
+        "pickup_s": (started - queued_at).total_seconds(),
+        "finish_s": (ended - previous_end).total_seconds(),
+        "tasks": tasks,
+        "load_at_trigger": load_at_trigger,
+        "cpu_s": sum(cpu_parts.values()),
+        "cpu_parts_s": cpu_parts,
+    }
 
 
 # -- the whole benchmark ------------------------------------------------------------------------------------------
-def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False,
-                   settings: dict[str, str] | None = None, lake_dir: str | None = None) -> dict:  # fmt: skip
+def bench_pipeline(
+    rows: int = 1_000_000,
+    *,
+    repeat: int = 3,
+    keep: bool = False,
+    settings: dict[str, str] | None = None,
+    lake_dir: str | None = None,
+) -> dict:
     """Run both sides and return the figures (see the module docstring). ``settings``: extra AIRFLOW__* env."""
     t_bench = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -546,29 +630,58 @@ def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False
         procs.start("migrate", ["airflow", "db", "migrate"], af_env)
         for side in ("af", "plain"):
             (work / f"mlflow_{side}").mkdir()
-            procs.start(f"mlflow_{side}", [PYTHON, "-m", "mlflow", "server", "--backend-store-uri",
-                                           f"sqlite:///{work / f'mlflow_{side}' / 'mlflow.db'}",
-                                           "--artifacts-destination", str(work / f"mlflow_{side}" / "artifacts"),
-                                           "--serve-artifacts", "--host", "127.0.0.1",
-                                           "--port", str(ports[f"mlflow_{side}"]), "--workers", "1"], base)  # fmt: skip
+            procs.start(
+                f"mlflow_{side}",
+                [
+                    PYTHON,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    f"sqlite:///{work / f'mlflow_{side}' / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(work / f"mlflow_{side}" / "artifacts"),
+                    "--serve-artifacts",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports[f"mlflow_{side}"]),
+                    "--workers",
+                    "1",
+                ],
+                base,
+            )
         if not marker.exists():
-            procs.start("seed_lake", [PYTHON, "-c", SEED_LAKE, str(config), start.isoformat(), str(window_days)],
-                        {**base, "MLOPS_CONFIG": str(config)})  # fmt: skip
+            procs.start(
+                "seed_lake",
+                [PYTHON, "-c", SEED_LAKE, str(config), start.isoformat(), str(window_days)],
+                {**base, "MLOPS_CONFIG": str(config)},
+            )
             procs.finish("seed_lake", 1800)
             marker.write_text(_tail(procs.logs["seed_lake"], 200))
         seeded = re.search(r"ROWS (\d+)", marker.read_text())
         figures["pipeline_rows"] = int(seeded.group(1)) if seeded else None
         procs.finish("migrate", START_TIMEOUT)
-        procs.start("pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"],
-                    af_env)  # fmt: skip
+        procs.start(
+            "pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env
+        )
         for side, url in mlflow_urls.items():
             procs.wait_for(f"mlflow server {side}", lambda url=url: _http_ok(f"{url}/health"))
-        procs.start("seed_champion", [PYTHON, "-c", SEED_CHAMPION, str(config), holdout_start.isoformat(),
-                                      str(CHAMPION_TRAIN_DAYS), *mlflow_urls.values()],
-                    {**base, "MLOPS_CONFIG": str(config)})  # fmt: skip
+        procs.start(
+            "seed_champion",
+            [
+                PYTHON,
+                "-c",
+                SEED_CHAMPION,
+                str(config),
+                holdout_start.isoformat(),
+                str(CHAMPION_TRAIN_DAYS),
+                *mlflow_urls.values(),
+            ],
+            {**base, "MLOPS_CONFIG": str(config)},
+        )
         procs.finish("pools", START_TIMEOUT)
-        procs.start("api-server", ["airflow", "api-server", "--port", str(ports["api"]), "--host", "127.0.0.1"],
-                    af_env)  # fmt: skip
+        procs.start("api-server", ["airflow", "api-server", "--port", str(ports["api"]), "--host", "127.0.0.1"], af_env)
         procs.start("scheduler", ["airflow", "scheduler"], af_env)
         procs.start("dag-processor", ["airflow", "dag-processor"], af_env)
         procs.finish("seed_champion", 1800)
@@ -577,8 +690,9 @@ def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False
             import requests
 
             health = requests.get(f"{api_url}/api/v2/monitor/health", timeout=3).json()
-            if not all(health.get(p, {}).get("status") == "healthy" for p in ("metadatabase", "scheduler",
-                                                                               "dag_processor")):  # fmt: skip
+            if not all(
+                health.get(p, {}).get("status") == "healthy" for p in ("metadatabase", "scheduler", "dag_processor")
+            ):
                 return False
             dag = requests.get(f"{api_url}/api/v2/dags/{DAG_ID}", timeout=3).json()
             return dag.get("is_paused") is False
@@ -613,8 +727,12 @@ def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False
             plain["mlflow_server_cpu_s"] = tree_cpu(server_roots["plain"]) - srv0
             freeze(procs, (*airflow_side, "mlflow_af"), stop=False)
             pairs.append((airflow, plain))
-            print(f"... pair {i + 1}/{repeat}: airflow {airflow['total_s']:.1f} s ({airflow['state']}), plain "
-                  f"{plain['wall_s']:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"... pair {i + 1}/{repeat}: airflow {airflow['total_s']:.1f} s ({airflow['state']}), plain "
+                f"{plain['wall_s']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
         def same_outcome(airflow: dict, plain: dict) -> bool:  # both sides decided the same way
             tasks = airflow["tasks"]
@@ -629,42 +747,71 @@ def bench_pipeline(rows: int = 1_000_000, *, repeat: int = 3, keep: bool = False
         pl_s = [p["wall_s"] for _, p in pairs]
         airflow, plain = pairs[0]
         tasks = airflow["tasks"]
-        figures.update({
-            "pipeline_airflow_s": round(statistics.median(af_s), 2),
-            "pipeline_plain_s": round(statistics.median(pl_s), 2),
-            "pipeline_overhead_ratio": round(statistics.median(af_s) / statistics.median(pl_s), 3),
-            # the first run (the one that promotes); work_vs_plain_s = work - the same calls in the plain process
-            # (its imports done up front): what a task process pays again (heavy imports, first calls) plus noise
-            "pipeline_tasks": {t: {**{k: v.get(k) for k in ("duration_s", "work_s", "import_s", "peak_mb")},
-                                   "work_vs_plain_s": round(v["work_s"] - plain["steps"][t], 2)
-                                   if v.get("work_s") is not None else None} for t, v in tasks.items()},
-            # CPU seconds: every Airflow process (api-server, scheduler + its LocalExecutor workers and their task
-            # processes, dag-processor) vs the plain process; MLflow servers apart. Less sensitive to other load.
-            "pipeline_cpu_s": {
-                "airflow": round(statistics.median([a["cpu_s"] for a, _ in pairs]), 1),
-                "airflow_parts": airflow["cpu_parts_s"],  # the first run
-                "airflow_idle_per_min": round(idle_cpu_per_min, 1),
-                "plain": round(statistics.median([p["cpu_s"] for _, p in pairs]), 1),
-                "mlflow_server_airflow_side": round(statistics.median([a["mlflow_server_cpu_s"] for a, _ in pairs]), 1),
-                "mlflow_server_plain_side": round(statistics.median([p["mlflow_server_cpu_s"] for _, p in pairs]), 1),
-            },
-            "pipeline_runs": [{"airflow_s": round(a["total_s"], 2), "plain_s": round(p["wall_s"], 2),
-                               "ratio": round(a["total_s"] / p["wall_s"], 3), "airflow_cpu_s": round(a["cpu_s"], 1),
-                               "plain_cpu_s": round(p["cpu_s"], 1), "load_airflow": a["load_at_trigger"],
-                               "load_plain": p["load_at_start"], "same_outcome": same_outcome(a, p),
-                               "promoted": p["promoted"]} for a, p in pairs],
-            "pipeline_same_outcome": all(same_outcome(a, p) for a, p in pairs),
-            "pipeline_airflow_detail": {
-                "pickup_s": round(airflow["pickup_s"], 2),  # run created -> run started by the scheduler
-                "finish_s": round(airflow["finish_s"], 2),  # last task end -> run end
-                "tasks": tasks, "run_id": airflow["run_id"], "warmup_run": warmup,
-            },
-            "pipeline_plain_detail": {"steps_s": {k: round(v, 2) for k, v in plain["steps"].items()},
-                                      "startup_s": round(plain["startup_s"], 2), "peak_mb": round(plain["peak_mb"]),
-                                      "promoted": plain["promoted"], "champion_before": plain["champion_before"],
-                                      "reason": plain["reason"]},
-            "pipeline_settings": {k: v for k, v in af_env.items() if k in AIRFLOW_SETTINGS or k in (settings or {})},
-        })  # fmt: skip
+        figures.update(
+            {
+                "pipeline_airflow_s": round(statistics.median(af_s), 2),
+                "pipeline_plain_s": round(statistics.median(pl_s), 2),
+                "pipeline_overhead_ratio": round(statistics.median(af_s) / statistics.median(pl_s), 3),
+                # the first run (the one that promotes); work_vs_plain_s = work - the same calls in the plain process
+                # (its imports done up front): what a task process pays again (heavy imports, first calls) plus noise
+                "pipeline_tasks": {
+                    t: {
+                        **{k: v.get(k) for k in ("duration_s", "work_s", "import_s", "peak_mb")},
+                        "work_vs_plain_s": round(v["work_s"] - plain["steps"][t], 2)
+                        if v.get("work_s") is not None
+                        else None,
+                    }
+                    for t, v in tasks.items()
+                },
+                # CPU seconds: every Airflow process (api-server, scheduler + its LocalExecutor workers and their task
+                # processes, dag-processor) vs the plain process; MLflow servers apart. Less sensitive to other load.
+                "pipeline_cpu_s": {
+                    "airflow": round(statistics.median([a["cpu_s"] for a, _ in pairs]), 1),
+                    "airflow_parts": airflow["cpu_parts_s"],  # the first run
+                    "airflow_idle_per_min": round(idle_cpu_per_min, 1),
+                    "plain": round(statistics.median([p["cpu_s"] for _, p in pairs]), 1),
+                    "mlflow_server_airflow_side": round(
+                        statistics.median([a["mlflow_server_cpu_s"] for a, _ in pairs]), 1
+                    ),
+                    "mlflow_server_plain_side": round(
+                        statistics.median([p["mlflow_server_cpu_s"] for _, p in pairs]), 1
+                    ),
+                },
+                "pipeline_runs": [
+                    {
+                        "airflow_s": round(a["total_s"], 2),
+                        "plain_s": round(p["wall_s"], 2),
+                        "ratio": round(a["total_s"] / p["wall_s"], 3),
+                        "airflow_cpu_s": round(a["cpu_s"], 1),
+                        "plain_cpu_s": round(p["cpu_s"], 1),
+                        "load_airflow": a["load_at_trigger"],
+                        "load_plain": p["load_at_start"],
+                        "same_outcome": same_outcome(a, p),
+                        "promoted": p["promoted"],
+                    }
+                    for a, p in pairs
+                ],
+                "pipeline_same_outcome": all(same_outcome(a, p) for a, p in pairs),
+                "pipeline_airflow_detail": {
+                    "pickup_s": round(airflow["pickup_s"], 2),  # run created -> run started by the scheduler
+                    "finish_s": round(airflow["finish_s"], 2),  # last task end -> run end
+                    "tasks": tasks,
+                    "run_id": airflow["run_id"],
+                    "warmup_run": warmup,
+                },
+                "pipeline_plain_detail": {
+                    "steps_s": {k: round(v, 2) for k, v in plain["steps"].items()},
+                    "startup_s": round(plain["startup_s"], 2),
+                    "peak_mb": round(plain["peak_mb"]),
+                    "promoted": plain["promoted"],
+                    "champion_before": plain["champion_before"],
+                    "reason": plain["reason"],
+                },
+                "pipeline_settings": {
+                    k: v for k, v in af_env.items() if k in AIRFLOW_SETTINGS or k in (settings or {})
+                },
+            }
+        )
         return figures
     finally:
         procs.stop()
@@ -684,8 +831,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="pairs of runs (Airflow, then plain); medians reported")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, task logs, stores)")
     parser.add_argument("--lake", help="lake folder to reuse between runs (seeded once per size)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="an extra Airflow setting for the benchmark's Airflow, e.g. scheduler.x=1")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="an extra Airflow setting for the benchmark's Airflow, e.g. scheduler.x=1",
+    )
     parser.add_argument("--plain-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_child:
@@ -697,8 +849,9 @@ def main() -> int:
         value = PRELOAD if value == "PRELOAD" else value
         section, _, option = key.partition(".")
         settings[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
-    print(json.dumps(bench_pipeline(args.rows, repeat=args.repeat, keep=args.keep, settings=settings,
-                                    lake_dir=args.lake)))  # fmt: skip
+    print(
+        json.dumps(bench_pipeline(args.rows, repeat=args.repeat, keep=args.keep, settings=settings, lake_dir=args.lake))
+    )
     return 0
 
 

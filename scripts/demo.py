@@ -39,15 +39,27 @@ TRAIN_ENDS = [dt.date(2026, 9, 22), dt.date(2026, 9, 29)]  # the first champion,
 MONITOR_FROM = dt.date(2026, 9, 29)  # drift_monitor runs daily from here to the last day
 
 CONFIG = {
-    "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json"),
-                "exclude_columns": ["transaction_id"]},
-    "simulator": {"seed": 42, "rows_per_day": 5000, "scenario": "abrupt_drift", "scenario_start": SHIFT.isoformat(),
-                  "faults": FAULTS},
+    "dataset": {
+        "suite": str(ROOT / "include/config/expectations/transactions.json"),
+        "exclude_columns": ["transaction_id"],
+    },
+    "simulator": {
+        "seed": 42,
+        "rows_per_day": 5000,
+        "scenario": "abrupt_drift",
+        "scenario_start": SHIFT.isoformat(),
+        "faults": FAULTS,
+    },
     "lake": {"root": str(WORK / "lake")},
     "training": {"window_days": 21, "holdout_days": 7},
-    "drift": {"window_days": 3, "cooldown_days": 3, "exclude_columns": ["day_of_week"],
-              "retrain_window_days": 10, "retrain_holdout_days": 3},
-}  # fmt: skip
+    "drift": {
+        "window_days": 3,
+        "cooldown_days": 3,
+        "exclude_columns": ["day_of_week"],
+        "retrain_window_days": 10,
+        "retrain_holdout_days": 3,
+    },
+}
 
 
 def setup_environment() -> None:
@@ -139,8 +151,9 @@ def queued_drift_run(ds: str) -> dict | None:
     from sqlalchemy import select
 
     with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == "train_and_promote",
-                                                  DagRun.run_id == f"drift__{ds}"))  # fmt: skip
+        run = session.scalar(
+            select(DagRun).where(DagRun.dag_id == "train_and_promote", DagRun.run_id == f"drift__{ds}")
+        )
         if run is None:
             return None
         conf = dict(run.conf or {})
@@ -160,8 +173,11 @@ def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> 
     lake = Lake.at(cfg.lake_root)
     task, target, metric = cfg.dataset.task, cfg.dataset.target, cfg.evaluation.primary_metric
     curated = set(lake.list_partitions("curated", cfg.dataset.name))
-    days = [d for d in (SHIFT + dt.timedelta(days=i) for i in range((START + dt.timedelta(days=DAYS) - SHIFT).days))
-            if d.isoformat() in curated]  # fmt: skip
+    days = [
+        d
+        for d in (SHIFT + dt.timedelta(days=i) for i in range((START + dt.timedelta(days=DAYS) - SHIFT).days))
+        if d.isoformat() in curated
+    ]
     models: dict[str, object] = {}
 
     def registered(version: str):
@@ -188,9 +204,14 @@ def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> 
     def pooled(scores: list) -> float:
         return round(compute_metrics(task, truth, np.concatenate(scores))[metric], 4)
 
-    return {"metric": metric, "post_shift_days": len(days), "metric_never_retrain": pooled(never),
-            "metric_drift_retrain": pooled(ours), "metric_daily_retrain": pooled(daily),
-            "retrains_daily_policy": len(days)}  # fmt: skip
+    return {
+        "metric": metric,
+        "post_shift_days": len(days),
+        "metric_never_retrain": pooled(never),
+        "metric_drift_retrain": pooled(ours),
+        "metric_daily_retrain": pooled(daily),
+        "retrains_daily_policy": len(days),
+    }
 
 
 def main() -> int:
@@ -208,8 +229,10 @@ def main() -> int:
         full_conf(dag, {})  # record the defaults before any run
     end = START + dt.timedelta(days=DAYS - 1)
 
-    say(f"==> backfilling ingest_and_validate over {START} .. {end} ({DAYS} days; fault injected on "
-        f"{', '.join(FAULTS)}; abrupt shift from {SHIFT})")  # fmt: skip
+    say(
+        f"==> backfilling ingest_and_validate over {START} .. {end} ({DAYS} days; fault injected on "
+        f"{', '.join(FAULTS)}; abrupt shift from {SHIFT})"
+    )
     quarantined: list[str] = []
     for i in range(DAYS):
         day = START + dt.timedelta(days=i)
@@ -236,8 +259,10 @@ def main() -> int:
         outcome, ev = run_training({"window_end": window_end.isoformat(), "reason": "demo weekly retrain"}, log)
         counts[outcome] += 1
         challengers_evaluated += bool(ev.get("champion_version"))
-        say(f"    window ending {window_end}: v{ev.get('challenger_version')} vs champion "
-            f"{ev.get('champion_version') or 'none'}: {outcome} ({ev.get('reason')})")  # fmt: skip
+        say(
+            f"    window ending {window_end}: v{ev.get('challenger_version')} vs champion "
+            f"{ev.get('champion_version') or 'none'}: {outcome} ({ev.get('reason')})"
+        )
     never_version = champion_version(client, cfg.model.name)
 
     say(f"==> drift_monitor, daily from {MONITOR_FROM}")

@@ -32,8 +32,9 @@ def measure(dag_file: Path, runs: int, preload: str = "sdk") -> float:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", PROBE, str(dag_file), preload], capture_output=True, text=True,
-                             env=env, check=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, str(dag_file), preload], capture_output=True, text=True, env=env, check=True
+        )
         samples.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(samples)
 

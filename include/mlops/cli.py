@@ -67,8 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     published = sum(r["status"] == "published" for r in results)
-    print(json.dumps({"days": len(results), "published": published, "quarantined": len(results) - published,
-                      "lake": cfg.lake_root}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "days": len(results),
+                "published": published,
+                "quarantined": len(results) - published,
+                "lake": cfg.lake_root,
+            }
+        )
+    )
     return 0
 
 

@@ -361,11 +361,15 @@ def _notifications(raw: Any, where: str) -> NotificationsConfig:
     notifiers = []
     for i, item in enumerate(items):
         n = _build(NotifierConfig, item, f"notifications.on_failure[{i}]", where)
-        need = {"slack": ("channel", "a channel such as '#mlops-alerts'"), "smtp": ("to", "a list of recipients"),
-                "callable": ("target", "'package.module:function'")}.get(n.kind)  # fmt: skip
+        need = {
+            "slack": ("channel", "a channel such as '#mlops-alerts'"),
+            "smtp": ("to", "a list of recipients"),
+            "callable": ("target", "'package.module:function'"),
+        }.get(n.kind)
         if n.kind not in NOTIFIER_KINDS:
-            raise ConfigError(f"{where}: `notifications.on_failure[{i}].kind` is {n.kind!r}; use one of "
-                              f"{', '.join(NOTIFIER_KINDS)}")  # fmt: skip
+            raise ConfigError(
+                f"{where}: `notifications.on_failure[{i}].kind` is {n.kind!r}; use one of {', '.join(NOTIFIER_KINDS)}"
+            )
         if need and not getattr(n, need[0]):
             raise ConfigError(f"{where}: a {n.kind} notifier needs `{need[0]}`: {need[1]}")
         if n.kind == "callable" and ":" not in str(n.target):

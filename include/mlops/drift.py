@@ -153,9 +153,11 @@ def compute_drift(
         method=cfg.method,
         threshold=cfg.threshold,
         per_column_method={c: r.method for c, r in cfg.per_column.items() if r.method and c in columns} or None,
-        per_column_threshold={c: r.threshold for c, r in cfg.per_column.items() if r.threshold is not None
-                              and c in columns} or None,
-    )  # fmt: skip
+        per_column_threshold={
+            c: r.threshold for c, r in cfg.per_column.items() if r.threshold is not None and c in columns
+        }
+        or None,
+    )
     snapshot = Report([preset]).run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
@@ -167,8 +169,9 @@ def compute_drift(
             continue
         score = float(metric["value"])
         method, threshold = str(conf["method"]), float(conf["threshold"])
-        per_column[conf["column"]] = ColumnDrift(conf["column"], method, threshold, score,
-                                                 _is_drifted(method, score, threshold))  # fmt: skip
+        per_column[conf["column"]] = ColumnDrift(
+            conf["column"], method, threshold, score, _is_drifted(method, score, threshold)
+        )
     features = [per_column[c] for c in numeric + categorical if c in per_column]
     drifted = sum(c.drifted for c in features)
     share = drifted / len(features) if features else 0.0
@@ -214,10 +217,12 @@ def decide_trigger(
             False, f"drift on {drifted_days} of the last {cfg.lookback_days} days; needs {cfg.min_drifted_days}"
         )
     recent = sorted(
-        day for day, summary in history.items()
-        if summary.get("triggered") and day != today.isoformat()
+        day
+        for day, summary in history.items()
+        if summary.get("triggered")
+        and day != today.isoformat()
         and 0 < (today - dt.date.fromisoformat(day)).days < max(cfg.cooldown_days, 1)
-    )  # fmt: skip
+    )
     if cfg.cooldown_days and recent:
         until = dt.date.fromisoformat(recent[-1]) + dt.timedelta(days=cfg.cooldown_days)
         return TriggerDecision(False, f"in cooldown: retraining was triggered on {recent[-1]} (until {until})")
@@ -314,8 +319,12 @@ def monitor(
 
     dcfg, ds = cfg.drift, window_end - dt.timedelta(days=1)
     start = window_end - dt.timedelta(days=dcfg.window_days)
-    result = MonitorResult(ds=ds.isoformat(), model_name=cfg.model.name, champion_version=None,
-                           window={"start": start.isoformat(), "end": window_end.isoformat()})  # fmt: skip
+    result = MonitorResult(
+        ds=ds.isoformat(),
+        model_name=cfg.model.name,
+        champion_version=None,
+        window={"start": start.isoformat(), "end": window_end.isoformat()},
+    )
     version = champion_version(client, cfg.model.name)
     if version is None:
         result.reason = f"no champion for {cfg.model.name} yet: nothing to monitor"
@@ -327,10 +336,12 @@ def monitor(
     columns = features + [target]
     current_days = [(start + dt.timedelta(days=i)).isoformat() for i in range(dcfg.window_days)]
     name = cfg.dataset.name
-    current, result.current_days, _ = read_sampled(lake, name, current_days, columns, dcfg.sample_cap, dcfg.seed,
-                                                   target)  # fmt: skip
-    reference, result.reference_days, _ = read_sampled(lake, name, ref.days, columns, dcfg.sample_cap, dcfg.seed,
-                                                       target)  # fmt: skip
+    current, result.current_days, _ = read_sampled(
+        lake, name, current_days, columns, dcfg.sample_cap, dcfg.seed, target
+    )
+    reference, result.reference_days, _ = read_sampled(
+        lake, name, ref.days, columns, dcfg.sample_cap, dcfg.seed, target
+    )
 
     model = load_version(cfg.model.name, version)
     task = cfg.dataset.task
@@ -348,9 +359,14 @@ def monitor(
         drop = (
             (ref.evaluation_value - value) if cfg.evaluation.direction == "maximize" else (value - ref.evaluation_value)
         )
-        result.performance = {"metric": metric, "current": value, "at_evaluation": ref.evaluation_value,
-                              "drop": drop, "tolerance": dcfg.performance_tolerance,
-                              "degraded": bool(math.isfinite(drop) and drop > dcfg.performance_tolerance)}  # fmt: skip
+        result.performance = {
+            "metric": metric,
+            "current": value,
+            "at_evaluation": ref.evaluation_value,
+            "drop": drop,
+            "tolerance": dcfg.performance_tolerance,
+            "degraded": bool(math.isfinite(drop) and drop > dcfg.performance_tolerance),
+        }
 
     result.rows_reference, result.rows_current = drift.rows_reference, drift.rows_current
     result.drift_share, result.dataset_drift = drift.share, drift.dataset_drift
@@ -360,8 +376,10 @@ def monitor(
         result.prediction_drift, result.prediction_score = drift.prediction.drifted, drift.prediction.score
     signals = []
     if drift.dataset_drift:
-        signals.append(f"{len(drift.drifted_columns)} of {len(drift.columns)} columns drifted "
-                       f"(share {drift.share:.2f} >= {dcfg.drift_share})")  # fmt: skip
+        signals.append(
+            f"{len(drift.drifted_columns)} of {len(drift.columns)} columns drifted "
+            f"(share {drift.share:.2f} >= {dcfg.drift_share})"
+        )
     if result.prediction_drift:
         signals.append(f"prediction drift (score {drift.prediction.score:.3f})")
     if result.performance and result.performance["degraded"]:
@@ -388,8 +406,9 @@ def monitor(
         lake.storage.write_bytes(html_key, html.read_bytes())
         result.report_uri = lake.storage.uri(html_key)
         result.monitoring_run_id = _log_monitoring_run(tracking_uri, cfg, result, html, tags or {})
-    result.summary_uri = lake.write_json(lake.report_key(REPORT_KIND, cfg.dataset.name, ds, "summary.json"),
-                                         result.as_dict())  # fmt: skip
+    result.summary_uri = lake.write_json(
+        lake.report_key(REPORT_KIND, cfg.dataset.name, ds, "summary.json"), result.as_dict()
+    )
     return result
 
 
@@ -398,12 +417,21 @@ def _log_monitoring_run(tracking_uri: str, cfg: PipelineConfig, result: MonitorR
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(f"{cfg.mlflow.experiment}-monitoring")
-    run_tags = {**tags, "monitoring.ds": result.ds, "model_name": cfg.model.name,
-                "champion_version": str(result.champion_version), "drifted": str(result.drifted).lower(),
-                "triggered": str(result.triggered).lower()}  # fmt: skip
+    run_tags = {
+        **tags,
+        "monitoring.ds": result.ds,
+        "model_name": cfg.model.name,
+        "champion_version": str(result.champion_version),
+        "drifted": str(result.drifted).lower(),
+        "triggered": str(result.triggered).lower(),
+    }
     with mlflow.start_run(run_name=f"drift {result.ds}", tags=run_tags) as run:
-        metrics = {"drift_share": result.drift_share, "n_drifted_columns": len(result.drifted_columns),
-                   "rows_reference": result.rows_reference, "rows_current": result.rows_current}  # fmt: skip
+        metrics = {
+            "drift_share": result.drift_share,
+            "n_drifted_columns": len(result.drifted_columns),
+            "rows_reference": result.rows_reference,
+            "rows_current": result.rows_current,
+        }
         if result.prediction_score is not None:
             metrics["prediction_drift_score"] = result.prediction_score
         if result.performance:
@@ -420,6 +448,8 @@ def render_table(result: MonitorResult) -> str:
     """The most drifted columns as a small fixed-width table for the task log."""
     lines = [f"{'column':<24} {'method':<32} {'score':>8} {'threshold':>9}  drifted"]
     for c in result.top_columns:
-        lines.append(f"{c['column']:<24} {c['method'][:32]:<32} {c['score']:>8.4f} {c['threshold']:>9.3f}  "
-                     f"{'YES' if c['drifted'] else 'no'}")  # fmt: skip
+        lines.append(
+            f"{c['column']:<24} {c['method'][:32]:<32} {c['score']:>8.4f} {c['threshold']:>9.3f}  "
+            f"{'YES' if c['drifted'] else 'no'}"
+        )
     return "\n".join(lines)

@@ -98,8 +98,13 @@ def decide(
         "floor": policy.floor,
     }
     if value is None or not math.isfinite(value):
-        return Decision(False, f"challenger {metric} is not a number ({value}); check the holdout labels",
-                        champion_value=None, improvement=None, **common)  # fmt: skip
+        return Decision(
+            False,
+            f"challenger {metric} is not a number ({value}); check the holdout labels",
+            champion_value=None,
+            improvement=None,
+            **common,
+        )
     if policy.floor is not None and _better_by(direction, value, policy.floor) < 0:
         bound = "at least" if direction == "maximize" else "at most"
         return Decision(
@@ -119,8 +124,13 @@ def decide(
         )
     champ_value = champion.get(metric, float("nan"))
     if not math.isfinite(champ_value):
-        return Decision(True, f"champion {metric} is not a number on this holdout; challenger {metric}={value:.4f}",
-                        champion_value=None, improvement=None, **common)  # fmt: skip
+        return Decision(
+            True,
+            f"champion {metric} is not a number on this holdout; challenger {metric}={value:.4f}",
+            champion_value=None,
+            improvement=None,
+            **common,
+        )
     improvement = _better_by(direction, value, champ_value)
     checks = []
     for guard in policy.guardrails:

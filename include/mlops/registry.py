@@ -203,13 +203,20 @@ def promote(
         tags = client.get_model_version(model_name, challenger).tags
         previous = tags.get("promotion.previous_champion")
         if _last_in_history(client, model_name) != challenger:  # an earlier attempt died after moving the alias
-            log.info("%s version %s is champion; finishing the bookkeeping of the attempt that moved it", model_name,
-                     challenger)  # fmt: skip
+            log.info(
+                "%s version %s is champion; finishing the bookkeeping of the attempt that moved it",
+                model_name,
+                challenger,
+            )
             _after_alias_moved(client, model_name, challenger, previous)
         else:
             log.info("%s version %s is already champion (an earlier attempt promoted it)", model_name, challenger)
-        return PromotionResult(model_name, challenger, None if previous in (None, "", "none") else previous,
-                               tags.get("promotion.promoted_at", ""))  # fmt: skip
+        return PromotionResult(
+            model_name,
+            challenger,
+            None if previous in (None, "", "none") else previous,
+            tags.get("promotion.promoted_at", ""),
+        )
     if not promote_decision:
         client.set_model_version_tag(model_name, challenger, "promotion.status", "rejected")
         raise PromotionRejected(f"{model_name} version {challenger} was not promoted: {reason}")

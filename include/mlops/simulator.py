@@ -60,9 +60,31 @@ COLUMNS = (ID_COLUMN, TIMESTAMP, *FEATURES, TARGET)
 _WEEKDAY_VOLUME = (0.95, 0.95, 1.0, 1.0, 1.1, 1.15, 0.85)  # Monday..Sunday
 # diurnal shape: quiet at night, peaks at lunch and early evening
 _HOUR_WEIGHTS = (
-    0.4, 0.25, 0.2, 0.15, 0.15, 0.25, 0.6, 1.2, 1.8, 2.0, 2.2, 2.6,
-    3.0, 2.8, 2.3, 2.2, 2.4, 2.9, 3.2, 3.0, 2.5, 1.9, 1.2, 0.7,
-)  # fmt: skip
+    0.4,
+    0.25,
+    0.2,
+    0.15,
+    0.15,
+    0.25,
+    0.6,
+    1.2,
+    1.8,
+    2.0,
+    2.2,
+    2.6,
+    3.0,
+    2.8,
+    2.3,
+    2.2,
+    2.4,
+    2.9,
+    3.2,
+    3.0,
+    2.5,
+    1.9,
+    1.2,
+    0.7,
+)
 
 
 def holiday_factor(day: dt.date) -> float:

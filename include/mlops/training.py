@@ -45,8 +45,11 @@ class Window:
         return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days)]
 
     def as_dict(self) -> dict[str, str]:
-        return {"start": self.start.isoformat(), "holdout_start": self.holdout_start.isoformat(),
-                "end": self.end.isoformat()}  # fmt: skip
+        return {
+            "start": self.start.isoformat(),
+            "holdout_start": self.holdout_start.isoformat(),
+            "end": self.end.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -310,8 +313,13 @@ def _register(client: Any, cfg: PipelineConfig, run_id: str, model_uri: str, run
     # keeps the lowest version of the run key and deletes its own if it is not that one, so both converge.
     first = find_registered(client, cfg.model.name, run_key)
     if first is not None and str(first.version) != str(version.version):
-        log.warning("%s version %s duplicates version %s of run key %s (a concurrent try); deleting it",
-                    cfg.model.name, version.version, first.version, run_key)  # fmt: skip
+        log.warning(
+            "%s version %s duplicates version %s of run key %s (a concurrent try); deleting it",
+            cfg.model.name,
+            version.version,
+            first.version,
+            run_key,
+        )
         client.delete_model_version(cfg.model.name, version.version)
         version = first
     client.set_registered_model_alias(cfg.model.name, CHALLENGER, version.version)
@@ -411,11 +419,15 @@ def train_and_register(
             }
         )
         mlflow.log_dict(
-            {"partitions": data.partitions, "missing_days": data.missing_days, "content_hash": data.content_hash,
-             "window": window.as_dict(),
-             "features": {"numeric": numeric, "categorical": categorical}},
+            {
+                "partitions": data.partitions,
+                "missing_days": data.missing_days,
+                "content_hash": data.content_hash,
+                "window": window.as_dict(),
+                "features": {"numeric": numeric, "categorical": categorical},
+            },
             "lineage/training_data.json",
-        )  # fmt: skip
+        )
         pipeline.fit(x_train, y_train)
         metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, score(pipeline, x_hold, task)).items()}
         metrics.update(

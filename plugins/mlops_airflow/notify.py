@@ -50,13 +50,18 @@ def send(notifier: NotifierConfig, context: Any, message: str) -> None:
             from airflow.providers.slack.notifications.slack import SlackNotifier
         except ImportError:
             raise RuntimeError("the slack notifier needs apache-airflow-providers-slack in requirements") from None
-        SlackNotifier(slack_conn_id=notifier.conn_id or "slack_api_default", channel=notifier.channel,
-                      text=message).notify(context)  # fmt: skip
+        SlackNotifier(
+            slack_conn_id=notifier.conn_id or "slack_api_default", channel=notifier.channel, text=message
+        ).notify(context)
     elif notifier.kind == "smtp":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        SmtpNotifier(to=list(notifier.to), smtp_conn_id=notifier.conn_id or "smtp_default",
-                     subject=f"[mlops] {message[:120]}", html_content=f"<p>{message}</p>").notify(context)  # fmt: skip
+        SmtpNotifier(
+            to=list(notifier.to),
+            smtp_conn_id=notifier.conn_id or "smtp_default",
+            subject=f"[mlops] {message[:120]}",
+            html_content=f"<p>{message}</p>",
+        ).notify(context)
 
 
 class MlopsFailureNotifier(BaseNotifier):

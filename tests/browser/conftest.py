@@ -145,9 +145,14 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
         fh = open(logs[name], "w")  # noqa: SIM115 - closed at exit
         log_files.append(fh)
         procs[name] = subprocess.Popen(
-            cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            env=env,
+            cwd=str(work),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         return procs[name]
 
     def finish(name: str, timeout: float) -> None:
@@ -205,13 +210,26 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
         start("seed", seed, base)
         start(
             "mlflow",
-            [PYTHON, "-m", "mlflow", "server",
-             "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
-             "--artifacts-destination", str(work / "mlartifacts"), "--serve-artifacts",
-             "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+            [
+                PYTHON,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{work / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(work / "mlartifacts"),
+                "--serve-artifacts",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+            ],
             # No job runner (GenAI features, unused here): it held each stop of the server for about 12 s.
             {**base, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        )  # fmt: skip
+        )
         finish("migrate", START_TIMEOUT)
         start("pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env)
         finish("pools", 120)

@@ -25,10 +25,24 @@ def houses_csv(tmp_path):
     rooms = rng.integers(1, 7, n)
     hood = rng.choice(["north", "south", "harbor", "hills"], n)
     age = rng.integers(0, 80, n)
-    price = 50_000 + 150 * sqft + 10_000 * rooms - 500 * age + pd.Series(hood).map(
-        {"north": 0, "south": -20_000, "harbor": 60_000, "hills": 30_000}).to_numpy() + rng.normal(0, 15_000, n)  # fmt: skip
-    frame = pd.DataFrame({"sold_at": sold_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "sqft": sqft.round(), "rooms": rooms,
-                          "neighborhood": hood, "age_years": age, "price": price.round(-2)})  # fmt: skip
+    price = (
+        50_000
+        + 150 * sqft
+        + 10_000 * rooms
+        - 500 * age
+        + pd.Series(hood).map({"north": 0, "south": -20_000, "harbor": 60_000, "hills": 30_000}).to_numpy()
+        + rng.normal(0, 15_000, n)
+    )
+    frame = pd.DataFrame(
+        {
+            "sold_at": sold_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "sqft": sqft.round(),
+            "rooms": rooms,
+            "neighborhood": hood,
+            "age_years": age,
+            "price": price.round(-2),
+        }
+    )
     path = tmp_path / "houses.csv"
     frame.sample(frac=1, random_state=1).to_csv(path, index=False)
     return path
@@ -36,11 +50,17 @@ def houses_csv(tmp_path):
 
 def test_regression_dataset_runs_through_the_same_dags(houses_csv, make_config, dags, mlflow_client):
     cfg = make_config(
-        dataset={"name": "houses", "uri": str(houses_csv), "timestamp_column": "sold_at", "target": "price",
-                 "task": "regression", "suite": None},
+        dataset={
+            "name": "houses",
+            "uri": str(houses_csv),
+            "timestamp_column": "sold_at",
+            "target": "price",
+            "task": "regression",
+            "suite": None,
+        },
         model={"estimator": "hist_gradient_boosting"},
         training={"window_days": 12, "holdout_days": 3, "min_rows": 200},
-    )  # fmt: skip
+    )
     assert cfg.evaluation.primary_metric == "rmse" and cfg.evaluation.direction == "minimize"
     # the whole history in one go, except the last day, which the DAG ingests
     assert cli(["load-history", "--to", "2026-02-11"]) == 0
@@ -57,8 +77,16 @@ def test_regression_dataset_runs_through_the_same_dags(houses_csv, make_config, 
 
 
 def test_load_history_reports_a_missing_timestamp_column(make_config, houses_csv, capsys):
-    make_config(dataset={"name": "houses", "uri": str(houses_csv), "timestamp_column": "listed_at",
-                         "target": "price", "task": "regression", "suite": None})  # fmt: skip
+    make_config(
+        dataset={
+            "name": "houses",
+            "uri": str(houses_csv),
+            "timestamp_column": "listed_at",
+            "target": "price",
+            "task": "regression",
+            "suite": None,
+        }
+    )
     assert cli(["load-history"]) == 2
     err = capsys.readouterr().err
     assert "listed_at" in err and "sold_at" in err

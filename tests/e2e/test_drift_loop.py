@@ -25,8 +25,9 @@ def training_runs():
     from sqlalchemy import select
 
     with create_session() as session:
-        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "train_and_promote",
-                                                    DagRun.run_id.like("drift__%"))).all()  # fmt: skip
+        runs = session.scalars(
+            select(DagRun).where(DagRun.dag_id == "train_and_promote", DagRun.run_id.like("drift__%"))
+        ).all()
         return [(r.run_id, r.state, dict(r.conf or {})) for r in runs]
 
 
@@ -37,8 +38,11 @@ def finish_triggered_runs():
     from sqlalchemy import update
 
     with create_session() as session:
-        session.execute(update(DagRun).where(DagRun.dag_id == "train_and_promote", DagRun.run_id.like("drift__%"))
-                        .values(state="success"))  # fmt: skip
+        session.execute(
+            update(DagRun)
+            .where(DagRun.dag_id == "train_and_promote", DagRun.run_id.like("drift__%"))
+            .values(state="success")
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +75,7 @@ def test_no_drift_then_one_trigger_then_cooldown(monitored, dags):
     lake = Lake.at(cfg.lake_root)
     for ds in (day("2026-06-11"), day("2026-06-12"), day("2026-06-13")):
         run = drift_check(dags, ds)
-        assert task_states(run) == {"check_drift": "success",
-                                    "trigger_retraining": "skipped"}  # fmt: skip
+        assert task_states(run) == {"check_drift": "success", "trigger_retraining": "skipped"}
         assert xcom(run, "check_drift")["trigger"] is False
     assert training_runs() == []
 

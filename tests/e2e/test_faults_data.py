@@ -73,8 +73,15 @@ def _seed_champion(cfg, lake: Lake, client, tracking_uri: str) -> str:
     data = assemble_window(lake, cfg, window)
     version = train_and_register(client, tracking_uri, cfg, data, window, "seed/champion", {}).version
     evaluation = evaluate(client, cfg, version, data.holdout)
-    promote(client, cfg.model.name, version, None, promote_decision=evaluation.decision.promote,
-            reason=evaluation.decision.reason, actor="seed")  # fmt: skip
+    promote(
+        client,
+        cfg.model.name,
+        version,
+        None,
+        promote_decision=evaluation.decision.promote,
+        reason=evaluation.decision.reason,
+        actor="seed",
+    )
     return version
 
 
@@ -114,8 +121,9 @@ def faulty(tmp_path_factory, dags, mlflow_uri):
         runs = {}
         for fault, d in FAULT_DAYS.items():
             runs[fault] = _ingest_run(dags, d)
-        yield types.SimpleNamespace(cfg=cfg, lake=lake, client=client, champion=champion, before=before, runs=runs,
-                                    tracking_uri=mlflow_uri)  # fmt: skip
+        yield types.SimpleNamespace(
+            cfg=cfg, lake=lake, client=client, champion=champion, before=before, runs=runs, tracking_uri=mlflow_uri
+        )
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -154,9 +162,10 @@ def test_faults_emit_no_asset_event_and_leave_the_lake_and_the_champion_as_they_
         # only this fixture's runs: the session's metadata DB holds other tests' events for the same days
         run_ids = [run.run_id for run in faulty.runs.values()]
         extras = session.scalars(
-            select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.name == "mlops_curated_batch", AssetEvent.source_run_id.in_(run_ids))
-        ).all()  # fmt: skip
+        ).all()
     published = {(e.get("dataset"), e.get("ds")) for e in extras if e}
     assert not {(cfg.dataset.name, d.isoformat()) for d in FAULT_DAYS.values()} & published
     assert extras == []  # a quarantined run publishes nothing
@@ -278,5 +287,8 @@ def test_a_corrupt_source_file_lands_nothing_and_an_empty_source_day_is_quaranti
 
 
 def _ingest_run(dags, d: dt.date):
-    return run_dag(dags, "ingest_and_validate", logical_date=dt.datetime.combine(d + dt.timedelta(days=1), dt.time(),
-                                                                                  tzinfo=dt.UTC))  # fmt: skip
+    return run_dag(
+        dags,
+        "ingest_and_validate",
+        logical_date=dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
+    )

@@ -77,11 +77,28 @@ class MlflowServer:
         log = open(self.root / "server.log", "a")  # noqa: SIM115  (the child keeps it open)
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner/huey workers
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{self.root / 'db.sqlite'}",
-             "--artifacts-destination", str(self.root / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.root / 'db.sqlite'}",
+                "--artifacts-destination",
+                str(self.root / "artifacts"),
+                "--serve-artifacts",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while not self.healthy():
@@ -162,10 +179,15 @@ def world(tmp_path_factory, server):
     for d in DAYS:
         lake.write_partition("curated", "transactions", d, generate_day(d, seed=42, rows_per_day=ROWS))
     path = root / "seed.yaml"
-    path.write_text(yaml.safe_dump({
-        "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json"), **WEAK[0]},
-        "lake": {"root": str(root / "lake")}, "model": {"name": "m_faults_seed", **WEAK[1]},
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json"), **WEAK[0]},
+                "lake": {"root": str(root / "lake")},
+                "model": {"name": "m_faults_seed", **WEAK[1]},
+            }
+        )
+    )
     cfg = load_config(path)
     client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     window = Window.ending(WINDOW_END, len(DAYS), 3)
@@ -199,16 +221,28 @@ def case(world, server, make_config, monkeypatch, request):
     )
     client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     ensure_registered_model(client, cfg.model.name)
-    v1 = client.create_model_version(cfg.model.name, source=world.seed_uri, run_id=world.seed_run,
-                                     model_id=world.seed_uri.split("/", 1)[1],
-                                     tags={RUN_KEY_TAG: f"seed/{cfg.model.name}"}).version  # fmt: skip
+    v1 = client.create_model_version(
+        cfg.model.name,
+        source=world.seed_uri,
+        run_id=world.seed_run,
+        model_id=world.seed_uri.split("/", 1)[1],
+        tags={RUN_KEY_TAG: f"seed/{cfg.model.name}"},
+    ).version
     v1 = str(v1)
     ev = evaluate(client, cfg, v1, world.holdout)
-    promote(client, cfg.model.name, v1, None, promote_decision=ev.decision.promote, reason=ev.decision.reason,
-            actor="seed")  # fmt: skip
+    promote(
+        client, cfg.model.name, v1, None, promote_decision=ev.decision.promote, reason=ev.decision.reason, actor="seed"
+    )
     assert_registry_consistent(client, cfg.model.name)
-    return types.SimpleNamespace(cfg=cfg, name=cfg.model.name, client=client, v1=v1, server=server, world=world,
-                                 lake_before=lake_snapshot(world.lake, "transactions"))  # fmt: skip
+    return types.SimpleNamespace(
+        cfg=cfg,
+        name=cfg.model.name,
+        client=client,
+        v1=v1,
+        server=server,
+        world=world,
+        lake_before=lake_snapshot(world.lake, "transactions"),
+    )
 
 
 def _fast_retries(monkeypatch, dags, *task_ids: str) -> None:

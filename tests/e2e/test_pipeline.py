@@ -49,16 +49,18 @@ def test_published_days_emit_asset_events(lake_with_history):
 
     with create_session() as session:
         extras = session.scalars(
-            select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.name == "mlops_curated_batch")
-        ).all()  # fmt: skip
+        ).all()
     days = {e["ds"] for e in extras if e}
     assert {d.isoformat() for d in DAYS} - {FAULTY} <= days
     assert FAULTY not in days
 
 
-def test_first_run_promotes_a_worse_challenger_is_rejected_a_better_one_promoted(lake_with_history, make_config,
-                                                                                  dags, mlflow_client):  # fmt: skip
+def test_first_run_promotes_a_worse_challenger_is_rejected_a_better_one_promoted(
+    lake_with_history, make_config, dags, mlflow_client
+):
     cfg, _ = lake_with_history
     name = cfg.model.name
     weak = {"features": ["amount", "hour", "customer_age", "channel"]}

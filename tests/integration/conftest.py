@@ -160,9 +160,10 @@ class Stack:
         if dag_id and run_id:
             with contextlib.suppress(Exception):
                 r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-                parts.append("task instances: " + json.dumps(
-                    [(t["task_id"], t["state"], t["try_number"]) for t in r.json()["task_instances"]]
-                ))  # fmt: skip
+                parts.append(
+                    "task instances: "
+                    + json.dumps([(t["task_id"], t["state"], t["try_number"]) for t in r.json()["task_instances"]])
+                )
             for log in sorted((self.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/**/*.log"))[-6:]:
                 parts.append(f"--- {log.relative_to(self.home)}\n{_tail(log, 2500)}")
         for name, path in self.logs.items():
@@ -290,8 +291,13 @@ class Stack:
         pytest.fail(f"no scheduled run of {dag_id} appeared after unpausing\n" + self.diagnostics())
 
 
-def _wait(what: str, check: Callable[[], bool], procs: dict[str, subprocess.Popen], logs: dict[str, Path],
-          timeout: float = START_TIMEOUT) -> None:  # fmt: skip
+def _wait(
+    what: str,
+    check: Callable[[], bool],
+    procs: dict[str, subprocess.Popen],
+    logs: dict[str, Path],
+    timeout: float = START_TIMEOUT,
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -392,9 +398,14 @@ def stack() -> Iterator[Stack]:
         fh = open(path, "w")  # noqa: SIM115 - closed at teardown
         log_files.append(fh)
         procs[name] = subprocess.Popen(
-            cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            env=env,
+            cwd=str(work),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         return procs[name]
 
     def run_cli(name: str, cmd: list[str], env: dict[str, str], timeout: float) -> None:
@@ -402,9 +413,15 @@ def stack() -> Iterator[Stack]:
         with open(logs[name], "w") as fh:
             try:
                 rc = subprocess.run(
-                    cmd, env=env, cwd=str(work), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    timeout=timeout, start_new_session=True,
-                ).returncode  # fmt: skip
+                    cmd,
+                    env=env,
+                    cwd=str(work),
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=timeout,
+                    start_new_session=True,
+                ).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
         if rc != 0:
@@ -499,12 +516,25 @@ def stack() -> Iterator[Stack]:
         }
         start(
             "mlflow",
-            [PYTHON, "-m", "mlflow", "server",
-             "--backend-store-uri", f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{mlflow_db}",
-             "--artifacts-destination", f"s3://{MLFLOW_BUCKET}", "--serve-artifacts",
-             "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+            [
+                PYTHON,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{mlflow_db}",
+                "--artifacts-destination",
+                f"s3://{MLFLOW_BUCKET}",
+                "--serve-artifacts",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+            ],
             mlflow_env,
-        )  # fmt: skip
+        )
 
         deadline = time.monotonic() + START_TIMEOUT
         try:
@@ -531,8 +561,18 @@ def stack() -> Iterator[Stack]:
             af_env,
         )
 
-        stack = Stack(home=home, api_url=api_url, mlflow_url=mlflow_url, s3_url=s3_url, password=password,
-                      logs=logs, env=af_env, procs=procs, commands=commands, launch=start)  # fmt: skip
+        stack = Stack(
+            home=home,
+            api_url=api_url,
+            mlflow_url=mlflow_url,
+            s3_url=s3_url,
+            password=password,
+            logs=logs,
+            env=af_env,
+            procs=procs,
+            commands=commands,
+            launch=start,
+        )
         _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
 
         def healthy() -> bool:

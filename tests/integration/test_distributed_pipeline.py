@@ -188,8 +188,9 @@ def test_d_drift_backfill_checks_exactly_the_days_it_names(stack: Stack):
     deadline = time.monotonic() + 300
     while True:
         backfill = stack.api("GET", f"/api/v2/backfills/{backfill_id}").json()
-        runs = stack.api("GET", f"/api/v2/dags/{drift_dag}/dagRuns",
-                         params={"run_type": "backfill", "limit": 10}).json()["dag_runs"]  # fmt: skip
+        runs = stack.api(
+            "GET", f"/api/v2/dags/{drift_dag}/dagRuns", params={"run_type": "backfill", "limit": 10}
+        ).json()["dag_runs"]
         if backfill.get("completed_at") and runs and all(run["state"] in ("success", "failed") for run in runs):
             break
         if time.monotonic() > deadline:

@@ -79,11 +79,30 @@ def fab_api():
         created = run("bash", str(ROOT / "scripts/ensure_admin.sh"))
         again = run("bash", str(ROOT / "scripts/ensure_admin.sh"))  # idempotent: a second init resets, never fails
         viewer_password = secrets.token_urlsafe(16)
-        run(str(BIN / "airflow"), "users", "create", "--username", "analyst", "--password", viewer_password,
-            "--role", "Viewer", "--firstname", "A", "--lastname", "Nalyst", "--email", "analyst@example.invalid")  # fmt: skip
+        run(
+            str(BIN / "airflow"),
+            "users",
+            "create",
+            "--username",
+            "analyst",
+            "--password",
+            viewer_password,
+            "--role",
+            "Viewer",
+            "--firstname",
+            "A",
+            "--lastname",
+            "Nalyst",
+            "--email",
+            "analyst@example.invalid",
+        )
         procs["api-server"] = subprocess.Popen(
-            [str(BIN / "airflow"), "api-server", "--port", str(port)], env=env, stdout=open(log, "w"),
-            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            [str(BIN / "airflow"), "api-server", "--port", str(port)],
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 240
         while True:
@@ -95,8 +114,12 @@ def fab_api():
             if procs["api-server"].poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"FAB api-server did not start:\n{_tail(log)}")
             time.sleep(1)
-        yield {"url": url, "admin": ("ops-admin", admin_password), "viewer": ("analyst", viewer_password),
-               "bootstrap": (created, again)}  # fmt: skip
+        yield {
+            "url": url,
+            "admin": ("ops-admin", admin_password),
+            "viewer": ("analyst", viewer_password),
+            "bootstrap": (created, again),
+        }
     finally:
         _stop(procs)
         _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

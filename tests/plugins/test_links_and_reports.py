@@ -17,8 +17,14 @@ DAY = dt.date(2026, 3, 4)
 
 def _ctx():
     start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
-    return {"dag": SimpleNamespace(dag_id="d"), "run_id": "manual__1", "ti": mock.MagicMock(),
-            "logical_date": start, "data_interval_start": start, "data_interval_end": start + dt.timedelta(days=1)}  # fmt: skip
+    return {
+        "dag": SimpleNamespace(dag_id="d"),
+        "run_id": "manual__1",
+        "ti": mock.MagicMock(),
+        "logical_date": start,
+        "data_interval_start": start,
+        "data_interval_end": start + dt.timedelta(days=1),
+    }
 
 
 def test_mlflow_urls_point_at_the_ui_and_are_empty_without_one():
@@ -79,9 +85,17 @@ def test_every_mlops_operator_with_links_declares_the_buttons_it_fills():
         TrainModelOperator,
     )
 
-    names = {op: {link.name for link in op.operator_extra_links} for op in (
-        GxValidateBatchOperator, TrainModelOperator, EvaluateChallengerOperator, PromoteChallengerOperator,
-        RollbackChampionOperator, DriftCheckOperator)}  # fmt: skip
+    names = {
+        op: {link.name for link in op.operator_extra_links}
+        for op in (
+            GxValidateBatchOperator,
+            TrainModelOperator,
+            EvaluateChallengerOperator,
+            PromoteChallengerOperator,
+            RollbackChampionOperator,
+            DriftCheckOperator,
+        )
+    }
     assert names[TrainModelOperator] == {links.MLFLOW_RUN, links.MLFLOW_MODEL_VERSION}
     assert names[DriftCheckOperator] == {links.MLFLOW_RUN, links.MLFLOW_MODEL_VERSION, links.REPORT}
     assert all(names.values())

@@ -19,20 +19,33 @@ def record(context, message):  # target of a `callable` notifier in these tests
 
 def _context():
     ti = SimpleNamespace(task_id="train_model", dag_id="train_and_promote", try_number=3, log_url="http://af/log")
-    return {"ti": ti, "dag": SimpleNamespace(dag_id="train_and_promote"), "run_id": "manual__x",
-            "exception": RuntimeError("MLflow at http://mlflow:5000 refused the connection\ntraceback...")}  # fmt: skip
+    return {
+        "ti": ti,
+        "dag": SimpleNamespace(dag_id="train_and_promote"),
+        "run_id": "manual__x",
+        "exception": RuntimeError("MLflow at http://mlflow:5000 refused the connection\ntraceback..."),
+    }
 
 
 def test_the_message_names_task_run_try_cause_and_log():
     msg = failure_message(_context())
-    assert msg == ("train_and_promote.train_model failed (run manual__x try 3): MLflow at http://mlflow:5000 "
-                   "refused the connection | log: http://af/log")  # fmt: skip
+    assert msg == (
+        "train_and_promote.train_model failed (run manual__x try 3): MLflow at http://mlflow:5000 "
+        "refused the connection | log: http://af/log"
+    )
 
 
 def test_configured_notifiers_are_called_and_a_broken_one_does_not_hide_the_failure(make_config, caplog):
     CALLS.clear()
-    make_config(notifications={"on_failure": [{"kind": "log"}, {"kind": "slack", "channel": "#alerts"},
-                                              {"kind": "callable", "target": f"{__name__}:record"}]})  # fmt: skip
+    make_config(
+        notifications={
+            "on_failure": [
+                {"kind": "log"},
+                {"kind": "slack", "channel": "#alerts"},
+                {"kind": "callable", "target": f"{__name__}:record"},
+            ]
+        }
+    )
     with caplog.at_level(logging.INFO, logger="mlops_airflow.notify"):
         MlopsFailureNotifier().notify(_context())
     assert [m for _, m in CALLS] == [failure_message(_context())]

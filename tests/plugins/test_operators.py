@@ -51,8 +51,13 @@ def test_run_day_comes_from_the_data_interval_or_override_or_run_after():
 
 def test_constructors_do_no_io(monkeypatch, tmp_path):
     monkeypatch.setenv("MLOPS_CONFIG", str(tmp_path / "does-not-exist.yaml"))
-    for op in (LandBatchOperator(task_id="a"), GxValidateBatchOperator(task_id="b"), PublishBatchOperator(task_id="c"),
-               TrainModelOperator(task_id="d", window_check="{{ x }}"), PromoteChallengerOperator(task_id="e", evaluation={})):  # fmt: skip
+    for op in (
+        LandBatchOperator(task_id="a"),
+        GxValidateBatchOperator(task_id="b"),
+        PublishBatchOperator(task_id="c"),
+        TrainModelOperator(task_id="d", window_check="{{ x }}"),
+        PromoteChallengerOperator(task_id="e", evaluation={}),
+    ):
         assert "config" not in op.__dict__  # loaded lazily, in execute()
 
 
@@ -180,9 +185,11 @@ def test_every_log_ends_with_an_outcome_line_also_on_failure_and_skip(make_confi
     with pytest.raises(TrainingDataRejected):
         CheckTrainingWindowOperator(task_id="check", window_days=5, holdout_days=5).execute(context())
     with pytest.raises(AirflowSkipException):
-        TriggerRetrainingOperator(task_id="trigger", trigger_dag_id="train_and_promote",
-                                  check={"ds": "2026-03-04", "trigger": False, "reason": "no drift today"}
-                                  ).execute(context())  # fmt: skip
+        TriggerRetrainingOperator(
+            task_id="trigger",
+            trigger_dag_id="train_and_promote",
+            check={"ds": "2026-03-04", "trigger": False, "reason": "no drift today"},
+        ).execute(context())
     out = capsys.readouterr().out  # the Task SDK logs through structlog to stdout
     outcomes = [line.split("] ", 1)[1] for line in out.splitlines() if "] OUTCOME " in line]
     assert outcomes[0].startswith("OUTCOME FAILED (TrainingDataRejected): holdout_days=5 must be")
@@ -196,9 +203,16 @@ def test_the_trigger_raises_the_task_sdk_exception_with_the_checks_conf():
     from mlops_airflow import links
     from mlops_airflow.operators.trigger import TriggerRetrainingOperator
 
-    op = TriggerRetrainingOperator(task_id="trigger", trigger_dag_id="train_and_promote",
-                                   check={"ds": "2026-03-04", "trigger": True, "reason": "drift",
-                                          "conf": {"reason": "drift_monitor 2026-03-04: drift", "window_end": "2026-03-05"}})  # fmt: skip
+    op = TriggerRetrainingOperator(
+        task_id="trigger",
+        trigger_dag_id="train_and_promote",
+        check={
+            "ds": "2026-03-04",
+            "trigger": True,
+            "reason": "drift",
+            "conf": {"reason": "drift_monitor 2026-03-04: drift", "window_end": "2026-03-05"},
+        },
+    )
     with pytest.raises(DagRunTriggerException) as raised:
         op.execute(context())
     exc = raised.value

@@ -47,8 +47,9 @@ def test_trigger_decision(drifted, history, cfg, active, trigger, why):
 
 def test_a_rerun_of_the_trigger_day_is_not_its_own_cooldown():
     history = {TODAY.isoformat(): {"drifted": True, "triggered": True}}
-    assert decide_trigger(today=TODAY, drifted_today=True, history=history, cfg=DriftConfig(),
-                          training_active=False).trigger  # fmt: skip
+    assert decide_trigger(
+        today=TODAY, drifted_today=True, history=history, cfg=DriftConfig(), training_active=False
+    ).trigger
 
 
 def test_sample_is_seeded_capped_and_keeps_the_rare_label_share():
@@ -63,8 +64,17 @@ def _frames(scenario: str, current_offset: int, rows: int = 8000):
     start = dt.date(2026, 3, 1)
     shift = start + dt.timedelta(days=15)
     ref = pd.concat([generate_day(start + dt.timedelta(days=i), rows_per_day=rows) for i in range(10)])
-    cur = pd.concat([generate_day(start + dt.timedelta(days=current_offset + i), rows_per_day=rows,
-                                  scenario=scenario, scenario_start=shift) for i in range(3)])  # fmt: skip
+    cur = pd.concat(
+        [
+            generate_day(
+                start + dt.timedelta(days=current_offset + i),
+                rows_per_day=rows,
+                scenario=scenario,
+                scenario_start=shift,
+            )
+            for i in range(3)
+        ]
+    )
     return ref, cur
 
 

@@ -8,8 +8,9 @@ import pytest
 from include.mlops.config import EvaluationConfig, Guardrail
 from include.mlops.evaluation import compute_metrics, decide
 
-POLICY = EvaluationConfig(primary_metric="average_precision", min_improvement=0.01, floor=0.2,
-                          guardrails=(Guardrail("roc_auc", 0.01),))  # fmt: skip
+POLICY = EvaluationConfig(
+    primary_metric="average_precision", min_improvement=0.01, floor=0.2, guardrails=(Guardrail("roc_auc", 0.01),)
+)
 RMSE = EvaluationConfig(primary_metric="rmse", min_improvement=0.5, floor=10.0, guardrails=(Guardrail("mae", 0.0),))
 
 

@@ -206,9 +206,15 @@ def test_re_evaluating_the_current_champion_replays_its_blessing_and_records_not
     cfg = make_config()
     reg = _champion_1_and_blessed_2()
     reg.aliases["champion"] = "2"
-    reg.versions["2"].update({"evaluation.champion_version": "1", "evaluation.challenger_value": "0.250000",
-                              "evaluation.champion_value": "0.100000", "evaluation.reason": "beats 1",
-                              "evaluation.primary_metric": "average_precision"})  # fmt: skip
+    reg.versions["2"].update(
+        {
+            "evaluation.champion_version": "1",
+            "evaluation.challenger_value": "0.250000",
+            "evaluation.champion_value": "0.100000",
+            "evaluation.reason": "beats 1",
+            "evaluation.primary_metric": "average_precision",
+        }
+    )
     holdout = pd.DataFrame({"is_fraud": [0, 1, 0, 1], "amount": [1.0, 2.0, 3.0, 4.0]})
     model = SimpleNamespace(predict_proba=lambda x: np.column_stack([1 - x["amount"] / 5, x["amount"] / 5]))
     monkeypatch.setattr(registry, "load_version", lambda name, version: model)
@@ -232,7 +238,8 @@ def test_a_retry_closes_the_mlflow_run_an_earlier_attempt_left_running(make_conf
         mlflow_client.create_experiment(cfg.mlflow.experiment)
     )
     orphan = mlflow_client.create_run(experiment.experiment_id, tags={RUN_KEY_TAG: "dag/run-1"}).info.run_id
-    result = train_and_register(mlflow_client, mlflow_uri, cfg, assemble_window(lake, cfg, window), window,
-                                "dag/run-1", {})  # fmt: skip
+    result = train_and_register(
+        mlflow_client, mlflow_uri, cfg, assemble_window(lake, cfg, window), window, "dag/run-1", {}
+    )
     assert mlflow_client.get_run(orphan).info.status == "FAILED"
     assert mlflow_client.get_run(result.run_id).info.status == "FINISHED"

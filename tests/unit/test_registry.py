@@ -36,8 +36,9 @@ def test_first_promotion_then_identical_challenger_ties_and_is_rejected(two_vers
     cfg, data, v1, v2 = two_versions
     ev1 = evaluate(mlflow_client, cfg, v1, data.holdout)
     assert ev1.decision.promote and ev1.champion_version is None
-    result = promote(mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason=ev1.decision.reason,
-                     actor="test")  # fmt: skip
+    result = promote(
+        mlflow_client, cfg.model.name, v1, None, promote_decision=True, reason=ev1.decision.reason, actor="test"
+    )
     assert result.previous_champion is None
     assert champion_version(mlflow_client, cfg.model.name) == v1
     # same data and seed: v2 scores exactly like v1 -> a tie never promotes

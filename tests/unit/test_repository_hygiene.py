@@ -21,9 +21,10 @@ PATTERNS = {
     "secret in an env/YAML line": re.compile(rf"(?i)^\s*(?:export\s+|-\s+)?{KEY}\s*[:=]\s*([^\s'\"#]+)"),
 }
 # What a placeholder looks like: an env/compose reference, a template, or an obvious non-secret.
-PLACEHOLDER = re.compile(r"^(\$|<|\{|%|/|change-me|not-a-|example|dummy|fake|testing$|test$|none$|null$|true$|false$)",
-                         re.IGNORECASE)  # fmt: skip
-EXPRESSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(\(|\[|$)")  # a name or call in code, not a literal
+PLACEHOLDER = re.compile(
+    r"^(\$|<|\{|%|/|change-me|not-a-|example|dummy|fake|testing$|test$|none$|null$|true$|false$)", re.IGNORECASE
+)
+EXPRESSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(\(|\[|,|$)")  # a name, call or keyword argument in code
 
 
 def findings(path: str, text: str) -> list[str]:
@@ -32,8 +33,9 @@ def findings(path: str, text: str) -> list[str]:
         for what, pattern in PATTERNS.items():
             for match in pattern.finditer(line):
                 value = match.group(1) if pattern.groups else match.group(0)
-                if pattern.groups and (PLACEHOLDER.match(value) or (what.startswith("secret in") and
-                                                                    EXPRESSION.match(value))):  # fmt: skip
+                if pattern.groups and (
+                    PLACEHOLDER.match(value) or (what.startswith("secret in") and EXPRESSION.match(value))
+                ):
                     continue
                 if pattern.groups and what == "secret assigned a literal" and len(value) < 8:
                     continue
@@ -79,9 +81,13 @@ def test_the_scan_finds_a_planted_secret(planted):
 
 
 def test_placeholders_and_env_references_pass():
-    ok = ["POSTGRES_PASSWORD=change-me-postgres", "password: ${POSTGRES_PASSWORD:?set it}",
-          'password=os.environ["POSTGRES_PASSWORD"]', 'json={"username": "admin", "password": "<password>"}',
-          "AIRFLOW__CORE__FERNET_KEY="]  # fmt: skip
+    ok = [
+        "POSTGRES_PASSWORD=change-me-postgres",
+        "password: ${POSTGRES_PASSWORD:?set it}",
+        'password=os.environ["POSTGRES_PASSWORD"]',
+        'json={"username": "admin", "password": "<password>"}',
+        "AIRFLOW__CORE__FERNET_KEY=",
+    ]
     assert [f for line in ok for f in findings("x", line)] == []
 
 

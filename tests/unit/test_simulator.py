@@ -47,10 +47,11 @@ def test_abrupt_drift_changes_channel_mix_from_its_start_date():
 def test_gradual_drift_grows_over_time():
     start = dt.date(2026, 3, 1)
     amounts = [
-        generate_day(start + dt.timedelta(days=d), scenario="gradual_drift", scenario_start=start,
-                     rows_per_day=5000)["amount"].median()
+        generate_day(start + dt.timedelta(days=d), scenario="gradual_drift", scenario_start=start, rows_per_day=5000)[
+            "amount"
+        ].median()
         for d in (0, 30, 59)
-    ]  # fmt: skip
+    ]
     assert amounts[0] < amounts[1] < amounts[2]
 
 

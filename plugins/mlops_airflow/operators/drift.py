@@ -42,21 +42,40 @@ class DriftCheckOperator(MlopsOperator):
 
         cfg = self.config
         end = window_end(context, self.window_end)
-        self.begin("drift check of %s: %d days before %s vs the champion's training data", cfg.model.name,
-                   cfg.drift.window_days, end)  # fmt: skip
-        result = monitor(self.mlflow_hook.client(), self.mlflow_hook.tracking_uri, cfg, self.lake, end,
-                         self.training_active(context), airflow_tags(context))  # fmt: skip
+        self.begin(
+            "drift check of %s: %d days before %s vs the champion's training data",
+            cfg.model.name,
+            cfg.drift.window_days,
+            end,
+        )
+        result = monitor(
+            self.mlflow_hook.client(),
+            self.mlflow_hook.tracking_uri,
+            cfg,
+            self.lake,
+            end,
+            self.training_active(context),
+            airflow_tags(context),
+        )
         if result.champion_version is None:
             self.outcome("SKIPPED: %s", result.reason)
             raise AirflowSkipException(result.reason)
         self.link_mlflow_run(result.monitoring_run_id)
         self.link_model_version(cfg.model.name, result.champion_version)
         self.link_report(self.lake.report_key("drift", cfg.dataset.name, result.ds, "report.html"))
-        self.log.info("most drifted columns (champion v%s, %d reference rows vs %d current rows):\n%s",
-                      result.champion_version, result.rows_reference, result.rows_current, render_table(result))  # fmt: skip
+        self.log.info(
+            "most drifted columns (champion v%s, %d reference rows vs %d current rows):\n%s",
+            result.champion_version,
+            result.rows_reference,
+            result.rows_current,
+            render_table(result),
+        )
         self.log.info("report %s; MLflow monitoring run %s", result.report_uri, result.monitoring_run_id)
-        self.outcome("%s: %s", "TRIGGER RETRAINING" if result.triggered else ("DRIFT" if result.drifted else "NO DRIFT"),
-                     result.reason)  # fmt: skip
+        self.outcome(
+            "%s: %s",
+            "TRIGGER RETRAINING" if result.triggered else ("DRIFT" if result.drifted else "NO DRIFT"),
+            result.reason,
+        )
         reason = f"drift_monitor {result.ds}: {result.reason}"[:500]
         return json_safe(
             {
@@ -73,13 +92,17 @@ class DriftCheckOperator(MlopsOperator):
                 "conf": {
                     "reason": reason,
                     "window_end": result.window["end"],
-                    "drift_summary": {"ds": result.ds, "drift_share": round(result.drift_share, 4),
-                                      "drifted_columns": result.drifted_columns[:20],
-                                      "prediction_drift": result.prediction_drift,
-                                      "performance": result.performance, "report_uri": result.report_uri},
+                    "drift_summary": {
+                        "ds": result.ds,
+                        "drift_share": round(result.drift_share, 4),
+                        "drifted_columns": result.drifted_columns[:20],
+                        "prediction_drift": result.prediction_drift,
+                        "performance": result.performance,
+                        "report_uri": result.report_uri,
+                    },
                     "monitoring_run_id": result.monitoring_run_id,
                     **({"window_days": cfg.drift.retrain_window_days} if cfg.drift.retrain_window_days else {}),
                     **({"holdout_days": cfg.drift.retrain_holdout_days} if cfg.drift.retrain_holdout_days else {}),
                 },
             }
-        )  # fmt: skip
+        )

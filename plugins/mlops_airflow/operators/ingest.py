@@ -34,8 +34,13 @@ class LandBatchOperator(DailyPartitionOperator):
 
         day = partition_day(context, self.ds)
         cfg = self.config
-        self.begin("land %s ds=%s from %s (config %s)", cfg.dataset.name, day, cfg.dataset.uri or "the simulator",
-                   cfg.source_path)  # fmt: skip
+        self.begin(
+            "land %s ds=%s from %s (config %s)",
+            cfg.dataset.name,
+            day,
+            cfg.dataset.uri or "the simulator",
+            cfg.source_path,
+        )
         try:
             info = land_batch(cfg, self.lake, day, self.source_client())
         except SourceError as exc:  # an unreadable file or a wrong config: a retry would fail the same way
@@ -69,11 +74,16 @@ class GxValidateBatchOperator(DailyPartitionOperator):
         except DataValidationFailed as exc:
             context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
             self.log.error("%s", exc)
-            self.outcome("QUARANTINED %s ds=%s: %d expectations failed", cfg.dataset.name, day,
-                         len(exc.summary.get("failed", [])))  # fmt: skip
+            self.outcome(
+                "QUARANTINED %s ds=%s: %d expectations failed",
+                cfg.dataset.name,
+                day,
+                len(exc.summary.get("failed", [])),
+            )
             raise BatchQuarantined(str(exc)) from None
-        self.outcome("PASSED %d expectations on %d rows of %s ds=%s", summary.evaluated, summary.rows,
-                     cfg.dataset.name, day)  # fmt: skip
+        self.outcome(
+            "PASSED %d expectations on %d rows of %s ds=%s", summary.evaluated, summary.rows, cfg.dataset.name, day
+        )
         return json_safe(summary.as_dict())
 
 
@@ -88,7 +98,11 @@ class PublishBatchOperator(DailyPartitionOperator):
         self.begin("publish %s ds=%s to the curated zone", cfg.dataset.name, day)
         info = publish(cfg, self.lake, day)
         for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = {"dataset": cfg.dataset.name, "ds": info.ds, "rows": info.rows,
-                                                      "content_hash": info.content_hash}  # fmt: skip
+            context["outlet_events"][outlet].extra = {
+                "dataset": cfg.dataset.name,
+                "ds": info.ds,
+                "rows": info.rows,
+                "content_hash": info.content_hash,
+            }
         self.outcome("published %d rows of %s ds=%s at %s", info.rows, cfg.dataset.name, day, info.uri)
         return info.as_dict()

@@ -58,8 +58,13 @@ class CheckTrainingWindowOperator(MlopsOperator):
         if not 1 <= holdout < days:
             raise TrainingDataRejected(f"holdout_days={holdout} must be at least 1 and less than window_days={days}")
         window = Window.ending(window_end(context, self.window_end), days, holdout)
-        self.begin("check training window %s..%s (holdout from %s) of %s", window.start, window.end,
-                   window.holdout_start, cfg.dataset.name)  # fmt: skip
+        self.begin(
+            "check training window %s..%s (holdout from %s) of %s",
+            window.start,
+            window.end,
+            window.holdout_start,
+            cfg.dataset.name,
+        )
         try:
             data = assemble_window(self.lake, cfg, window)
             check_training_frame(data.train, data.holdout, cfg, window)
@@ -69,10 +74,16 @@ class CheckTrainingWindowOperator(MlopsOperator):
         if not summary.success:
             raise TrainingDataRejected(summary.message(f"training window {window.start}..{window.holdout_start}"))
         if data.missing_days:
-            self.log.warning("days without a curated partition (quarantined or not ingested): %s",
-                             ", ".join(data.missing_days))  # fmt: skip
-        self.outcome("window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
-                     len(data.train), len(data.holdout), len(data.partitions), data.content_hash[:12])  # fmt: skip
+            self.log.warning(
+                "days without a curated partition (quarantined or not ingested): %s", ", ".join(data.missing_days)
+            )
+        self.outcome(
+            "window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
+            len(data.train),
+            len(data.holdout),
+            len(data.partitions),
+            data.content_hash[:12],
+        )
         return json_safe(
             {
                 "window": window.as_dict(),
@@ -111,8 +122,15 @@ class TrainModelOperator(MlopsOperator):
             raise TrainingDataRejected(f"window_check must be the check task's result, got {check!r}")
         window = _window_from(check)
         key = run_key(context)
-        self.begin("train %s on %s..%s (%d partitions, hash %s) for run key %s", cfg.model.name, window.start,
-                   window.end, len(check["partitions"]), check["content_hash"][:12], key)  # fmt: skip
+        self.begin(
+            "train %s on %s..%s (%d partitions, hash %s) for run key %s",
+            cfg.model.name,
+            window.start,
+            window.end,
+            len(check["partitions"]),
+            check["content_hash"][:12],
+            key,
+        )
         try:
             data = assemble_window(self.lake, cfg, window, expected=check["partitions"])
         except InsufficientData as exc:
@@ -125,8 +143,15 @@ class TrainModelOperator(MlopsOperator):
         self.link_mlflow_run(result.run_id)
         self.link_model_version(result.model_name, result.version)
         primary = f"holdout_{cfg.evaluation.primary_metric}"
-        self.outcome("%s %s version %s (run %s), %s=%s", "REUSED" if result.reused else "REGISTERED", result.model_name,
-                     result.version, result.run_id, primary, result.metrics.get(primary))  # fmt: skip
+        self.outcome(
+            "%s %s version %s (run %s), %s=%s",
+            "REUSED" if result.reused else "REGISTERED",
+            result.model_name,
+            result.version,
+            result.run_id,
+            primary,
+            result.metrics.get(primary),
+        )
         return json_safe(result.as_dict())
 
 
@@ -150,14 +175,20 @@ class EvaluateChallengerOperator(MlopsOperator):
         cfg = self.config
         window = _window_from(self.window_check)
         version = str(self.challenger_version)
-        self.begin("evaluate %s version %s against the champion on holdout %s..%s", cfg.model.name, version,
-                   window.holdout_start, window.end)  # fmt: skip
+        self.begin(
+            "evaluate %s version %s against the champion on holdout %s..%s",
+            cfg.model.name,
+            version,
+            window.holdout_start,
+            window.end,
+        )
         from include.mlops.exceptions import InsufficientData
         from include.mlops.training import assemble_window
 
         try:
-            holdout = assemble_window(self.lake, cfg, window, expected=self.window_check["partitions"],
-                                      holdout_only=True)  # fmt: skip
+            holdout = assemble_window(
+                self.lake, cfg, window, expected=self.window_check["partitions"], holdout_only=True
+            )
         except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
             raise TrainingDataRejected(str(exc)) from None
         evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout)
@@ -170,8 +201,14 @@ class EvaluateChallengerOperator(MlopsOperator):
         self.link_model_version(cfg.model.name, version)
         self.link_report(key)
         d = evaluation.decision
-        self.outcome("%s version %s vs champion %s: %s (report %s)", "BLESSED" if d.promote else "REJECTED", version,
-                     evaluation.champion_version or "none", d.reason, uri)  # fmt: skip
+        self.outcome(
+            "%s version %s vs champion %s: %s (report %s)",
+            "BLESSED" if d.promote else "REJECTED",
+            version,
+            evaluation.champion_version or "none",
+            d.reason,
+            uri,
+        )
         return {
             "model_name": evaluation.model_name,
             "challenger_version": version,
@@ -209,20 +246,35 @@ class PromoteChallengerOperator(MlopsOperator):
         self.begin("promote %s version %s (champion at evaluation: %s)", name, version, expected or "none")
         self.link_model_version(name, version)
         if str(self.dry_run).lower() in ("true", "1"):
-            self.outcome("DRY RUN: would have %s version %s: %s", "promoted" if ev["promote"] else "rejected",
-                         version, ev["reason"])  # fmt: skip
+            self.outcome(
+                "DRY RUN: would have %s version %s: %s",
+                "promoted" if ev["promote"] else "rejected",
+                version,
+                ev["reason"],
+            )
             raise AirflowSkipException(f"dry run: champion untouched ({ev['reason']})")
         actor = f"{context['dag'].dag_id}/{context['run_id']}"
         try:
-            result = promote(self.mlflow_hook.client(), name, version, expected, promote_decision=bool(ev["promote"]),
-                             reason=ev["reason"], actor=actor)  # fmt: skip
+            result = promote(
+                self.mlflow_hook.client(),
+                name,
+                version,
+                expected,
+                promote_decision=bool(ev["promote"]),
+                reason=ev["reason"],
+                actor=actor,
+            )
         except PromotionRejected as exc:
             self.outcome("REJECTED %s", exc)
             raise AirflowSkipException(str(exc)) from None
         except PromotionConflict as exc:
             raise ChampionMoved(str(exc)) from None
-        self.outcome("CHAMPION of %s is now version %s (previous: %s)", name, result.champion_version,
-                     result.previous_champion or "none")  # fmt: skip
+        self.outcome(
+            "CHAMPION of %s is now version %s (previous: %s)",
+            name,
+            result.champion_version,
+            result.previous_champion or "none",
+        )
         return result.as_dict()
 
 
@@ -255,6 +307,7 @@ class RollbackChampionOperator(MlopsOperator):
         except PromotionRejected as exc:
             raise ChampionMoved(str(exc)) from None
         self.link_model_version(name, result.champion_version)
-        self.outcome("CHAMPION of %s is now version %s (was %s)", name, result.champion_version,
-                     result.previous_champion)  # fmt: skip
+        self.outcome(
+            "CHAMPION of %s is now version %s (was %s)", name, result.champion_version, result.previous_champion
+        )
         return result.as_dict()

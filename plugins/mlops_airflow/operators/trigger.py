@@ -56,8 +56,12 @@ class TriggerRetrainingOperator(MlopsOperator):
         self.extra_link_urls[links.TRIGGERED_RUN] = (
             f"{base}/dags/{quote(self.trigger_dag_id)}/runs/{quote(str(self.trigger_run_id))}"
         )
-        self.outcome("TRIGGER %s run %s (skipped if it already exists): %s", self.trigger_dag_id, self.trigger_run_id,
-                     conf.get("reason", ""))  # fmt: skip
+        self.outcome(
+            "TRIGGER %s run %s (skipped if it already exists): %s",
+            self.trigger_dag_id,
+            self.trigger_run_id,
+            conf.get("reason", ""),
+        )
         raise DagRunTriggerException(
             trigger_dag_id=self.trigger_dag_id,
             dag_run_id=str(self.trigger_run_id),
