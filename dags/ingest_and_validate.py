@@ -11,13 +11,19 @@ with `airflow backfill create --dag-id ingest_and_validate --from-date 2026-01-0
 or from the UI (Trigger > Backfill). Re-running a day replaces that day's partitions only.
 
 **Params.** `ds` (optional `YYYY-MM-DD`): process this day instead of the data interval's.
+`requarantine_curated` (default false): see below.
 
 **When it fails.** `validate_batch` failed: the log lists each failed expectation, its column and how
 many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source, then clear
 `land_batch` with its downstream tasks (the day is re-landed and re-validated; clearing
 `validate_batch` alone re-checks the same landed batch), or leave the day quarantined. Never mark
 `validate_batch` successful by hand: `publish_batch` would publish the bad batch. See docs/runbook.md.
-`land_batch` failed: the source is unreachable or the config is wrong; the message says which.
+`validate_batch` failed with "KEPT IN CURATED": the day was published before and now fails (the suite
+or the source changed); it was left in `curated/` and nothing was deleted. Fix the suite (derived suites:
+`python -m include.mlops.cli suite explain`), or trigger the day with conf
+`{"ds": "<day>", "requarantine_curated": true}` to move it to quarantine.
+`land_batch` failed: the source is unreachable or the config does not fit the data (a column name, a label
+that does not fit the task); the message names the column, the file and the key to set. Not retried.
 """
 
 from __future__ import annotations
@@ -53,6 +59,14 @@ DS = "{{ params.ds or '' }}"
             type=["null", "string"],
             format="date",
             description="Process this day (YYYY-MM-DD) instead of the run's data interval.",
+        ),
+        "requarantine_curated": Param(
+            False,
+            type="boolean",
+            description=(
+                "A day already published that now fails validation is left in curated/ and the task fails, "
+                "unless this is true: then it moves to quarantine (nothing is deleted)."
+            ),
         ),
     },
     tags=["mlops", "ingestion", "great-expectations"],

@@ -1,11 +1,17 @@
-"""Command line for work outside Airflow: seed demo data, load a whole history into the lake.
+"""Command line for work outside Airflow: seed demo data, load a whole history, inspect the suite.
 
     python -m include.mlops.cli seed --days 35            # simulator days ending yesterday
     python -m include.mlops.cli load-history              # every day in dataset.uri ($MLOPS_CONFIG)
     python -m include.mlops.cli load-history --from 2024-01-01 --to 2024-06-30
+    python -m include.mlops.cli suite show                # the suite in use: derived from what, stale or current
+    python -m include.mlops.cli suite explain             # each expectation in words; the source's columns now
+    python -m include.mlops.cli suite derive              # derive it again from the source (the old one kept)
 
 Each day goes through the same land -> validate -> publish|quarantine path as the
 ``ingest_and_validate`` DAG, so the lake ends up exactly as a backfill would leave it.
+
+Exit codes: 0 done; 1 a person must look (every day quarantined, or curated days a re-validation
+would have moved were kept); 2 the config or the source is wrong (nothing was written).
 """
 
 from __future__ import annotations
@@ -15,13 +21,194 @@ import datetime as dt
 import json
 import logging
 import sys
+from typing import Any
 
 from include.mlops.config import load_config
 from include.mlops.exceptions import MlopsError
 
+FAILED_SHOWN = 3  # failed expectations printed per day; the rest are in validation.json
+
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _progress(days: list[dt.date]):
+    """A progress bar on a terminal (stderr), plain iteration otherwise (logs, CI, pipes)."""
+    if not sys.stderr.isatty() or len(days) < 2:
+        return days
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return days
+    return tqdm(days, unit="day", file=sys.stderr, leave=False)
+
+
+def _say(line: str) -> None:
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stdout)  # keeps a running bar intact
+    except ImportError:
+        print(line, flush=True)
+
+
+def _day_lines(result: dict[str, Any], lake_uri: str, dataset: str) -> list[str]:
+    ds, status, rows = result["ds"], result["status"], result["rows"]
+    if status == "published":
+        return [f"{ds}  published    {rows:>9,} rows"]
+    label = "QUARANTINED" if status == "quarantined" else "KEPT CURATED"
+    failed = result.get("failed") or []
+    lines = [f"{ds}  {label:<12} {rows:>9,} rows  {failed[0] if failed else ''}"]
+    lines += [f"{'':>36}{f}" for f in failed[1:FAILED_SHOWN]]
+    where = "quarantine" if status == "quarantined" else "reports/validation"
+    if len(failed) > FAILED_SHOWN:
+        lines.append(f"{'':>36}... {len(failed) - FAILED_SHOWN} more in {lake_uri}/{where}/{dataset}/ds={ds}/")
+    if status == "kept":
+        lines.append(f"{'':>36}left in curated/: {result.get('cause')}")
+    return lines
+
+
+def _summary_lines(results: list[dict[str, Any]], cfg, requarantine: bool) -> tuple[list[str], int]:
+    total = len(results)
+    published = [r for r in results if r["status"] == "published"]
+    quarantined = [r for r in results if r["status"] == "quarantined"]
+    kept = [r for r in results if r["status"] == "kept"]
+    lines = [
+        f"{len(quarantined)} of {total} days quarantined, {len(published)} published"
+        + (f", {len(kept)} kept in curated" if kept else "")
+        + f" (dataset {cfg.dataset.name}, lake {cfg.lake_root})"
+    ]
+    code = 0
+    if kept:
+        lines.append(
+            f"{len(kept)} day(s) already published would have moved from curated/ to quarantine "
+            f"({', '.join(r['ds'] for r in kept[:5])}{', ...' if len(kept) > 5 else ''}); they were left in curated/ "
+            "and nothing was deleted. If the suite is wrong, see `python -m include.mlops.cli suite show`; to move "
+            "them anyway, run load-history again with --requarantine-curated."
+        )
+        code = 1
+    if total and not published and not kept:
+        first = next((r["failed"][0] for r in quarantined if r.get("failed")), "see validation.json")
+        lines.append(
+            f"every day was quarantined: nothing can train. The first failed check: {first}. Fix the source or the "
+            f"config ({cfg.source_path}) and run load-history again; quarantined days are re-validated."
+        )
+        code = 1
+    if not total:
+        lines.append("no days to load in that range")
+        code = 1
+    return lines, code
+
+
+def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> int:
+    from include.mlops.ingest import ingest_day
+
+    results = []
+    for day in _progress(days):
+        result = ingest_day(cfg, lake, day, requarantine_curated=requarantine)
+        results.append(result)
+        if as_json:
+            print(json.dumps(result), flush=True)
+        else:
+            for line in _day_lines(result, cfg.lake_root, cfg.dataset.name):
+                _say(line)
+    lines, code = _summary_lines(results, cfg, requarantine)
+    if as_json:
+        counts = {s: sum(r["status"] == s for r in results) for s in ("published", "quarantined", "kept")}
+        print(json.dumps({"days": len(results), **counts, "lake": cfg.lake_root, "exit": code}))
+    else:
+        for line in lines:
+            print(line)
+    return code
+
+
+def _suite(cfg, lake, action: str) -> int:
+    from include.mlops.ingest import DERIVED_SUITE_KEY, derive_and_keep
+    from include.mlops.validation import stale_keys
+
+    path = cfg.suite_path()
+    key = DERIVED_SUITE_KEY.format(dataset=cfg.dataset.name)
+    if action == "derive":
+        if path is not None:
+            print(
+                f"dataset.suite points at {path}: that suite is yours and is never derived. Set suite: null to derive"
+            )
+            return 2
+        suite = derive_and_keep(cfg, lake, reason="was derived again on request")
+        print(f"derived {len(suite['expectations'])} expectations into {lake.storage.uri(key)}")
+        return 0
+    if path is not None:
+        from include.mlops.validation import load_suite
+
+        suite, origin, stale = load_suite(path), f"{path} (dataset.suite)", []
+    elif lake.storage.exists(key):
+        suite, origin = lake.read_json(key), f"{lake.storage.uri(key)} (derived)"
+        stale = stale_keys(suite, cfg)
+    else:
+        print(f"no suite yet: it is derived from the source on the first validation into {lake.storage.uri(key)}")
+        return 0
+    record = (suite.get("meta") or {}).get("derived_from") or {}
+    print(f"suite {suite['name']!r}: {len(suite['expectations'])} expectations, {origin}")
+    if record:
+        inputs = record.get("inputs", {})
+        print(
+            f"derived {record.get('derived_at')} from {record.get('rows')} rows for target {inputs.get('target')!r}, "
+            f"task {inputs.get('task')}, positive_label {inputs.get('positive_label')!r}"
+        )
+    if stale:
+        print(
+            f"STALE: changed since it was derived: {', '.join(stale)}. The next validation derives it again (the "
+            "old one is kept beside it); `suite derive` does it now."
+        )
+    elif path is None:
+        print("current: it fits the config")
+    if action == "show":
+        print("`suite explain` lists each expectation and compares the source's columns with the recorded ones")
+    if action == "explain":
+        for e in suite["expectations"]:
+            print("  - " + _explain(e))
+        columns = record.get("columns")
+        if columns and cfg.dataset.uri:
+            from include.mlops.sources import read_source
+
+            now = read_source(cfg)
+            seen = {str(c): str(t) for c, t in now.dtypes.items()}
+            gone = sorted(set(columns) - set(seen))
+            new = sorted(set(seen) - set(columns))
+            retyped = sorted(c for c in set(columns) & set(seen) if columns[c] != seen[c])
+            if gone or new or retyped:
+                print(
+                    "the source's columns changed since: "
+                    + "; ".join(
+                        part
+                        for part in (
+                            f"gone {gone}" if gone else "",
+                            f"new {new}" if new else "",
+                            f"retyped {[f'{c}: {columns[c]} -> {seen[c]}' for c in retyped]}" if retyped else "",
+                        )
+                        if part
+                    )
+                    + ". If that is intended, `suite derive`; else fix the source."
+                )
+    return 0
+
+
+def _explain(expectation: dict[str, Any]) -> str:
+    kind, k = expectation["type"], expectation.get("kwargs", {})
+    col = k.get("column")
+    text = {
+        "expect_table_row_count_to_be_between": lambda: (
+            f"at least {k.get('min_value')} rows"
+            + (f" and at most {k['max_value']}" if k.get("max_value") is not None else "")
+        ),
+        "expect_table_columns_to_match_set": lambda: "has the columns " + ", ".join(k.get("column_set", [])),
+        "expect_column_values_to_not_be_null": lambda: f"{col!r} is never null",
+        "expect_column_values_to_be_between": lambda: f"{col!r} between {k.get('min_value')} and {k.get('max_value')}",
+        "expect_column_values_to_be_in_set": lambda: f"{col!r} in {k.get('value_set')}",
+        "expect_column_to_exist": lambda: f"{col!r} exists",
+    }.get(kind)
+    return text() if text else f"{kind} {json.dumps(k, default=str)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,15 +221,25 @@ def main(argv: list[str] | None = None) -> int:
     hist = sub.add_parser("load-history", help="ingest every day of dataset.uri into the lake")
     hist.add_argument("--from", dest="start", type=dt.date.fromisoformat)
     hist.add_argument("--to", dest="end", type=dt.date.fromisoformat)
+    for p in (seed, hist):
+        p.add_argument("--json", action="store_true", help="one JSON object per day and a JSON summary")
+        p.add_argument(
+            "--requarantine-curated",
+            action="store_true",
+            help="move already-published days that now fail validation to quarantine (default: keep them curated)",
+        )
+    suite = sub.add_parser("suite", help="show, explain or re-derive the expectation suite of the dataset")
+    suite.add_argument("action", choices=("show", "explain", "derive"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from include.mlops.ingest import ingest_day
     from include.mlops.lake import Lake
 
     try:
         cfg = load_config(args.config)
         lake = Lake.at(cfg.lake_root)
+        if args.command == "suite":
+            return _suite(cfg, lake, args.action)
         if args.command == "seed":
             if cfg.dataset.uri is not None:
                 parser.error("seed uses the simulator; this config has dataset.uri set: use load-history")
@@ -55,29 +252,13 @@ def main(argv: list[str] | None = None) -> int:
 
             days = [
                 d
-                for d in days_in_source(cfg)
+                for d in days_in_source(cfg)  # reads the source and checks the config against it first
                 if (not args.start or d >= args.start) and (not args.end or d <= args.end)
             ]
-        results = []
-        for day in days:
-            result = ingest_day(cfg, lake, day)
-            results.append(result)
-            print(json.dumps(result), flush=True)
+        return _load(cfg, lake, days, args.json, args.requarantine_curated)
     except MlopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    published = sum(r["status"] == "published" for r in results)
-    print(
-        json.dumps(
-            {
-                "days": len(results),
-                "published": published,
-                "quarantined": len(results) - published,
-                "lake": cfg.lake_root,
-            }
-        )
-    )
-    return 0
 
 
 if __name__ == "__main__":

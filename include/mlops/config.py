@@ -63,6 +63,8 @@ class DatasetConfig:
     features: tuple[str, ...] | None = None  # None: every other column
     exclude_columns: tuple[str, ...] = ()
     suite: str | None = None  # path to a GX suite JSON; None: derived from the data
+    # binary classification on a label that is not 0/1 (e.g. "Yes"/"No"): the value that means positive (1)
+    positive_label: str | int | float | bool | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class LakeConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "fraud_detector"
+    name: str | None = None  # None: <dataset.name>_<dataset.task>
     estimator: str = "hist_gradient_boosting"
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -243,6 +245,14 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
             raise ConfigError(f"{where}: `dataset.{key}` must be a non-empty string")
     if ds.features is not None and (ds.target in ds.features or ds.timestamp_column in ds.features):
         raise ConfigError(f"{where}: `dataset.features` must not list the target or the timestamp column")
+    if ds.positive_label is not None and ds.task != "classification":
+        raise ConfigError(
+            f"{where}: `dataset.positive_label` only applies to task classification (task is {ds.task!r}); remove it"
+        )
+    if ds.positive_label is not None and not isinstance(ds.positive_label, str | int | float | bool):
+        raise ConfigError(
+            f'{where}: `dataset.positive_label` must be one label value, e.g. "Yes", got {ds.positive_label!r}'
+        )
     sim = cfg.simulator
     _check_type(where, "simulator.seed", sim.seed, int)
     _check_type(where, "simulator.rows_per_day", sim.rows_per_day, int)
@@ -274,8 +284,12 @@ def _validate(cfg: PipelineConfig) -> PipelineConfig:
     allowed = METRICS[ds.task]
     for metric in (ev.primary_metric, *(g.metric for g in ev.guardrails)):
         if metric not in allowed:
+            default = REGRESSION_EVALUATION if ds.task == "regression" else EvaluationConfig()
             raise ConfigError(
-                f"{where}: metric {metric!r} is not computed for {ds.task}; use one of {', '.join(allowed)}"
+                f"{where}: metric {metric!r} is not computed for {ds.task}; use one of {', '.join(allowed)}. "
+                f"Leaving the `evaluation` section out gives the {ds.task} defaults ({default.primary_metric}, "
+                f"guardrails {', '.join(g.metric for g in default.guardrails) or 'none'}); "
+                f"see include/config/examples/{ds.task}.yaml"
             )
     _check_type(where, "evaluation.min_improvement", ev.min_improvement, (int, float))
     if ev.min_improvement < 0:
@@ -328,8 +342,8 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
         evaluation = replace(base_eval, **values)
     model_raw = raw.get("model")
     model = _build(ModelConfig, model_raw, "model", source_path)
-    if dataset.task == "regression" and not (model_raw or {}).get("name"):
-        model = replace(model, name=f"{dataset.name}_regressor")
+    if not model.name:
+        model = replace(model, name=f"{dataset.name}_{dataset.task}")
     mlflow_raw = raw.get("mlflow")
     mlflow_cfg = _build(MlflowConfig, mlflow_raw, "mlflow", source_path)
     if not (mlflow_raw or {}).get("experiment"):

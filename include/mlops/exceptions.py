@@ -9,6 +9,10 @@ class ConfigError(MlopsError):
     """The pipeline config file is missing, malformed or inconsistent."""
 
 
+class DataConfigMismatch(ConfigError):
+    """The config does not fit the data: a named column is missing, or the label does not fit the task."""
+
+
 class SourceError(MlopsError):
     """The configured source could not produce a batch for the requested day."""
 
@@ -19,6 +23,11 @@ class DataValidationFailed(MlopsError):
     def __init__(self, message: str, summary: dict | None = None) -> None:
         super().__init__(message)
         self.summary = summary or {}
+
+
+class CuratedDayKept(DataValidationFailed):
+    """A re-validation failed a day that is already curated; the day was left in ``curated/``, untouched,
+    because moving published data out needs an explicit decision (``requarantine_curated``)."""
 
 
 class InsufficientData(MlopsError):

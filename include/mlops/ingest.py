@@ -11,9 +11,16 @@ import logging
 from typing import Any
 
 from include.mlops.config import PipelineConfig
-from include.mlops.exceptions import DataValidationFailed
-from include.mlops.lake import Lake, PartitionInfo
-from include.mlops.validation import ValidationSummary, derive_suite, load_suite, validate_frame
+from include.mlops.exceptions import CuratedDayKept, DataValidationFailed
+from include.mlops.lake import DATA_FILE, CorruptPartition, Lake, PartitionInfo
+from include.mlops.validation import (
+    FailedExpectation,
+    ValidationSummary,
+    derive_suite,
+    load_suite,
+    stale_keys,
+    validate_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +36,27 @@ def land_batch(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: An
 
 
 def suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> dict[str, Any]:
-    """The configured suite file, else a suite derived once from the whole source and kept in the lake."""
+    """The configured suite file, else the suite derived from the whole source and kept in the lake.
+
+    A kept suite records the config keys it was derived from; when one of them changed (a corrected
+    target, new features, a positive_label) it no longer fits and is derived again, the old one kept
+    beside it with a timestamp (``suites/<dataset>.<UTC time>.json``) and a warning naming the keys."""
     path = cfg.suite_path()
     if path is not None:
         return load_suite(path)
     key = DERIVED_SUITE_KEY.format(dataset=cfg.dataset.name)
     if lake.storage.exists(key):
-        return lake.read_json(key)
+        kept = lake.read_json(key)
+        changed = stale_keys(kept, cfg)
+        if not changed:
+            return kept
+        return derive_and_keep(cfg, lake, storage_client, reason=f"changed since it was derived: {', '.join(changed)}")
+    return derive_and_keep(cfg, lake, storage_client)
+
+
+def derive_and_keep(cfg: PipelineConfig, lake: Lake, storage_client: Any = None, reason: str | None = None) -> dict:
+    """Derive the dataset's suite from the whole source into the lake; an earlier one is kept beside it."""
+    key = DERIVED_SUITE_KEY.format(dataset=cfg.dataset.name)
     if cfg.dataset.uri is None:
         from include.mlops.simulator import generate_day
 
@@ -50,23 +71,63 @@ def suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> di
         target=cfg.dataset.target,
         timestamp_column=cfg.dataset.timestamp_column,
         task=cfg.dataset.task,
+        cfg=cfg,
     )
+    kept_at = None
+    if lake.storage.exists(key):
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept_at = key.removesuffix(".json") + f".{stamp}.json"
+        lake.storage.write_bytes(kept_at, lake.storage.read_bytes(key))
     lake.write_json(key, suite)
-    log.info(
-        "derived an expectation suite of %d expectations into %s", len(suite["expectations"]), lake.storage.uri(key)
-    )
+    if kept_at:
+        log.warning(
+            "the derived suite %s %s; derived it again from %d rows (%d expectations); the old one is kept at %s",
+            lake.storage.uri(key),
+            reason or "was derived again on request",
+            len(sample),
+            len(suite["expectations"]),
+            lake.storage.uri(kept_at),
+        )
+    else:
+        log.info(
+            "derived an expectation suite of %d expectations into %s", len(suite["expectations"]), lake.storage.uri(key)
+        )
     return suite
 
 
-def validate_landed(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None) -> ValidationSummary:
-    """Validate the landed batch. On failure: move it to quarantine with the result beside it and raise."""
+def validate_landed(
+    cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None, requarantine_curated: bool = False
+) -> ValidationSummary:
+    """Validate the landed batch. On failure: move it to quarantine with the result beside it and raise.
+
+    A day that is already curated is never moved out by a failing re-validation unless
+    ``requarantine_curated`` says so: it stays in ``curated/`` untouched and ``CuratedDayKept`` says
+    why (the suite changed, or the source's batch for the day changed) and how to move it."""
     dataset = cfg.dataset.name
-    frame = lake.read_partition("landing", dataset, day)
+    frame, landed = lake.read_partition_with_info("landing", dataset, day)
     summary = validate_frame(frame, suite_for(cfg, lake, storage_client))
     report = summary.as_dict() | {"dataset": dataset, "ds": day.isoformat()}
     lake.write_json(lake.report_key("validation", dataset, day, "validation.json"), report)
     if summary.success:
         return summary
+    curated = _curated_info(lake, dataset, day)
+    if curated is not None and not requarantine_curated:
+        if curated.content_hash == landed.content_hash:
+            cause = "its landed data is identical to the curated copy, so the suite changed, not the data"
+        else:
+            cause = (
+                f"the source's batch for this day changed since it was published (content {curated.content_hash[:12]}"
+                f" -> {landed.content_hash[:12]})"
+            )
+        raise CuratedDayKept(
+            summary.message(f"{dataset} ds={day}")
+            + f"\n{dataset} ds={day} is published in curated/ and was NOT moved to quarantine: {cause}. Nothing "
+            "was deleted; training still uses the curated copy. If the suite is wrong (a derived suite: "
+            "`python -m include.mlops.cli suite show`), fix it and re-run. To move the day to quarantine anyway, "
+            're-run with requarantine_curated (DAG conf {"requarantine_curated": true}, or '
+            "`load-history --requarantine-curated`).",
+            report | {"kept_in_curated": True, "cause": cause},
+        )
     quarantine(cfg, lake, day, frame, report)
     raise DataValidationFailed(
         summary.message(f"{dataset} ds={day}")
@@ -78,11 +139,26 @@ def validate_landed(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_clien
 
 
 def quarantine(cfg: PipelineConfig, lake: Lake, day: dt.date, frame: Any, report: dict[str, Any]) -> PartitionInfo:
+    """Put the batch in quarantine. A curated copy of the day (moved on request) is kept beside it as
+    ``previously-curated.parquet`` when it differs from the batch: nothing is deleted."""
     dataset = cfg.dataset.name
-    lake.delete_partition("curated", dataset, day)  # a day that fails now must not stay trainable
     info = lake.write_partition("quarantine", dataset, day, frame)
+    if lake.has_partition("curated", dataset, day):
+        curated = _curated_info(lake, dataset, day)
+        if curated is not None and curated.content_hash != info.content_hash:
+            data = lake.storage.read_bytes(f"curated/{dataset}/ds={day.isoformat()}/{DATA_FILE}")
+            lake.storage.write_bytes(f"quarantine/{dataset}/ds={day.isoformat()}/previously-curated.parquet", data)
+        lake.delete_partition("curated", dataset, day)  # a day that fails now must not stay trainable
     lake.write_json(f"quarantine/{dataset}/ds={day.isoformat()}/validation.json", report)
     return info
+
+
+def _curated_info(lake: Lake, dataset: str, day: dt.date) -> PartitionInfo | None:
+    """The curated partition of the day; None when absent or unreadable (a damaged file is not good data)."""
+    try:
+        return lake.partition_info("curated", dataset, day)
+    except CorruptPartition:
+        return None
 
 
 def publish(cfg: PipelineConfig, lake: Lake, day: dt.date) -> PartitionInfo:
@@ -94,17 +170,24 @@ def publish(cfg: PipelineConfig, lake: Lake, day: dt.date) -> PartitionInfo:
     return info
 
 
-def ingest_day(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None) -> dict[str, Any]:
-    """land -> validate -> publish|quarantine in one call (the history loader and seeding use this)."""
+def ingest_day(
+    cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None, requarantine_curated: bool = False
+) -> dict[str, Any]:
+    """land -> validate -> publish|quarantine in one call (the history loader and seeding use this).
+
+    Status ``published``, ``quarantined`` or ``kept`` (a curated day the re-validation failed, left in
+    curated/); for the last two, ``failed`` lists the failed expectations in words."""
     landed = land_batch(cfg, lake, day, storage_client)
     try:
-        validate_landed(cfg, lake, day, storage_client)
+        validate_landed(cfg, lake, day, storage_client, requarantine_curated=requarantine_curated)
     except DataValidationFailed as exc:
+        failed = [FailedExpectation(**f) for f in exc.summary.get("failed", [])]
         return {
             "ds": day.isoformat(),
-            "status": "quarantined",
+            "status": "kept" if isinstance(exc, CuratedDayKept) else "quarantined",
             "rows": landed.rows,
-            "failed": len(exc.summary.get("failed", [])),
+            "failed": [f.describe() for f in failed],
+            "cause": exc.summary.get("cause"),
         }
     curated = publish(cfg, lake, day)
     return {"ds": day.isoformat(), "status": "published", "rows": curated.rows}

@@ -89,7 +89,9 @@ def read_source(cfg: PipelineConfig, storage_client: Any = None) -> pd.DataFrame
         frame[ts] = pd.to_datetime(frame[ts], utc=True)
     except (ValueError, TypeError) as exc:
         raise SourceError(f"column {ts!r} in {uri} cannot be parsed as timestamps: {exc}") from exc
-    return frame
+    from include.mlops.preflight import prepare_source
+
+    return prepare_source(cfg, frame, uri)
 
 
 def days_in_source(cfg: PipelineConfig, storage_client: Any = None) -> list[dt.date]:

@@ -7,6 +7,7 @@ how many rows broke it. ``derive_suite`` writes a reasonable suite for a user's 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,8 @@ from include.mlops.exceptions import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from include.mlops.config import PipelineConfig
+
 
 @dataclass(frozen=True)
 class FailedExpectation:
@@ -28,19 +31,46 @@ class FailedExpectation:
     observed: Any = None
     sample: list[Any] = field(default_factory=list)
     error: str | None = None
+    allowed: Any = None  # the expectation's value_set, or [min, max]
+
+    def _allowed(self) -> str:
+        if isinstance(self.allowed, list) and self.allowed and "between" in self.expectation:
+            return f" outside [{self.allowed[0]}, {self.allowed[1]}]"
+        return f" not in {self.allowed}" if isinstance(self.allowed, list) else ""
 
     def describe(self) -> str:
         where = f"column {self.column!r}" if self.column else "table"
         if self.error:
             what = f"could not run: {self.error}"
+        elif self.expectation == "expect_column_to_exist":
+            return f"{self.expectation}: column {self.column!r} does not exist"
+        elif "distinct_values" in self.expectation:
+            # GX counts distinct values here, not rows
+            values = self.sample or (self.observed if isinstance(self.observed, list) else [])
+            count = self.unexpected_count if self.unexpected_count is not None else len(values)
+            what = f"{count} distinct value(s){self._allowed() or ' not allowed'}" + (
+                f": {values[:10]}" if values else ""
+            )
         elif self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f} %)" if self.unexpected_percent is not None else ""
-            what = f"{self.unexpected_count} rows{pct} failed"
-            if self.sample:
-                what += f", e.g. {self.sample[:5]}"
+            if "not_be_null" in self.expectation:
+                return f"{self.expectation} on {where}: {self.unexpected_count} rows{pct} are null"
+            what = f"{self.unexpected_count} rows{pct} " + (self._allowed().strip() or "failed")
+            examples = list(dict.fromkeys(map(_hashable, self.sample)))[:5]
+            if examples:
+                what += f", e.g. {examples}"
         else:
             what = f"observed {self.observed!r}"
         return f"{self.expectation} on {where}: {what}"
+
+
+def _label(value: Any) -> Any:
+    """1.0 -> 1 (a label column with a missing value is read as floats); anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | None) else str(value)
 
 
 @dataclass(frozen=True)
@@ -55,11 +85,16 @@ class ValidationSummary:
         return asdict(self)
 
     def message(self, partition: str) -> str:
+        """The first line names the first failed check and its column: notifiers and OUTCOME lines send
+        only that line. The full list follows."""
+        first = f": {self.failed[0].describe()}" if self.failed else ""
+        more = f" (and {len(self.failed) - 1} more, below)" if len(self.failed) > 1 else ""
         lines = [
             f"batch {partition} failed {len(self.failed)} of {self.evaluated} expectations "
-            f"of suite {self.suite!r} ({self.rows} rows):"
+            f"of suite {self.suite!r} ({self.rows} rows){first}{more}"
         ]
-        lines += [f"  - {f.describe()}" for f in self.failed]
+        if len(self.failed) > 1:
+            lines += [f"  - {f.describe()}" for f in self.failed]
         return "\n".join(lines)
 
 
@@ -76,8 +111,50 @@ def load_suite(path: str | Path) -> dict[str, Any]:
     return suite
 
 
-def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_column: str, task: str) -> dict[str, Any]:
-    """A suite derived from a sample of the user's data: schema, nulls, ranges with slack, category sets."""
+# Bump when derive_suite's rules change, so suites derived by the old rules count as stale.
+DERIVATION_VERSION = 2
+
+
+def derivation_inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    """The config keys a derived suite depends on. When one changes, the kept suite is stale."""
+    ds = cfg.dataset
+    return {
+        "derivation_version": DERIVATION_VERSION,
+        "name": ds.name,
+        "target": ds.target,
+        "task": ds.task,
+        "timestamp_column": ds.timestamp_column,
+        "features": list(ds.features) if ds.features is not None else None,
+        "exclude_columns": list(ds.exclude_columns),
+        "positive_label": ds.positive_label,
+    }
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stale_keys(suite: dict[str, Any], cfg: PipelineConfig) -> list[str]:
+    """The ``dataset.*`` keys whose value differs from what ``suite`` was derived for ([] = current).
+
+    A suite kept by an older version (no record) is stale as a whole: ``["derived_from"]``."""
+    recorded = (suite.get("meta") or {}).get("derived_from")
+    if not isinstance(recorded, dict) or "inputs" not in recorded:
+        return ["derived_from"]
+    now = derivation_inputs(cfg)
+    before = recorded["inputs"]
+    return [k if k == "derivation_version" else f"dataset.{k}" for k in now if before.get(k) != now[k]]
+
+
+def derive_suite(
+    frame: pd.DataFrame, *, name: str, target: str, timestamp_column: str, task: str, cfg: PipelineConfig | None = None
+) -> dict[str, Any]:
+    """A suite derived from a sample of the user's data: schema, nulls, ranges with slack, category sets.
+
+    With ``cfg`` the suite records what it was derived from (the config keys, their fingerprint, the
+    columns and types it saw), so a later run can tell when it no longer fits the config."""
+    import datetime as dt
+
     import pandas as pd
 
     exps: list[dict[str, Any]] = [
@@ -99,7 +176,10 @@ def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_colum
             )
         if pd.api.types.is_bool_dtype(series):
             continue
-        if pd.api.types.is_numeric_dtype(series):
+        if col == target and task == "classification":  # labels are 0/1 here (see preflight)
+            values = sorted({_label(v) for v in series.dropna().unique().tolist()}, key=str)
+            exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}})
+        elif pd.api.types.is_numeric_dtype(series):
             lo, hi = series.min(), series.max()
             if pd.isna(lo):
                 continue
@@ -113,10 +193,18 @@ def derive_suite(frame: pd.DataFrame, *, name: str, target: str, timestamp_colum
             )
         elif col == target or series.nunique(dropna=True) <= 50:
             values = sorted(str(v) for v in series.dropna().unique())
-            if col == target and task == "classification":
-                values = sorted(series.dropna().unique().tolist())
             exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}})
-    return {"name": name, "meta": {"derived_from_rows": len(frame)}, "expectations": exps}
+    meta: dict[str, Any] = {"derived_from_rows": len(frame)}
+    if cfg is not None:
+        inputs = derivation_inputs(cfg)
+        meta["derived_from"] = {
+            "inputs": inputs,
+            "fingerprint": fingerprint(inputs),
+            "columns": {str(c): str(t) for c, t in frame.dtypes.items()},
+            "rows": len(frame),
+            "derived_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    return {"name": name, "meta": meta, "expectations": exps}
 
 
 def _json_safe(value: Any) -> Any:
@@ -137,7 +225,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSumm
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # keep task logs readable
+    # keep task logs and the console readable; GX sets one of its modules to INFO explicitly, which logs
+    # "Created temporary directory ... for ephemeral docs site" for every context
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("lake").add_dataframe_asset("batch")
@@ -169,6 +260,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSumm
                 if isinstance(value, dict) and value.get("raised_exception"):
                     error = str(value.get("exception_message", "")).splitlines()[0][:300]
                     break
+        kwargs = cfg.kwargs
+        allowed = kwargs.get("value_set")
+        if allowed is None and ("min_value" in kwargs or "max_value" in kwargs):
+            allowed = [kwargs.get("min_value"), kwargs.get("max_value")]
         failed.append(
             FailedExpectation(
                 expectation=cfg.type,
@@ -178,6 +273,7 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSumm
                 observed=_json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
                 sample=[_json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
                 error=error,
+                allowed=_json_safe(list(allowed)) if allowed is not None else None,
             )
         )
     return ValidationSummary(

@@ -26,8 +26,8 @@ def test_regression_task_gets_regression_defaults():
     cfg = parse_config({"dataset": {"uri": "x.csv", "task": "regression", "target": "y", "name": "houses"}})
     assert cfg.evaluation.primary_metric == "rmse"
     assert cfg.evaluation.direction == "minimize"
-    assert cfg.model.name == "houses_regressor"
-    assert cfg.mlflow.experiment == "houses_regressor"
+    assert cfg.model.name == "houses_regression"
+    assert cfg.mlflow.experiment == "houses_regression"
 
 
 @pytest.mark.parametrize(

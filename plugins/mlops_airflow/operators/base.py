@@ -27,6 +27,11 @@ class BatchQuarantined(AirflowFailException):
     """The day's batch failed validation and sits in quarantine. Not retried: the data will not change."""
 
 
+class CuratedDayNotMoved(AirflowFailException):
+    """A re-validation failed a day that is already curated; it was left there. Not retried: a person decides
+    (fix the suite, or re-run with ``requarantine_curated``)."""
+
+
 class TrainingDataRejected(AirflowFailException):
     """The training window is too small or degenerate. Not retried: more data must be ingested first."""
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_airflow import links
-from mlops_airflow.operators.base import BatchQuarantined, MlopsOperator
+from mlops_airflow.operators.base import BatchQuarantined, CuratedDayNotMoved, MlopsOperator
 from mlops_airflow.runtime import json_safe, partition_day
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class LandBatchOperator(DailyPartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.mlops.exceptions import SourceError
+        from include.mlops.exceptions import ConfigError, SourceError
         from include.mlops.ingest import land_batch
 
         day = partition_day(context, self.ds)
@@ -43,7 +43,7 @@ class LandBatchOperator(DailyPartitionOperator):
         )
         try:
             info = land_batch(cfg, self.lake, day, self.source_client())
-        except SourceError as exc:  # an unreadable file or a wrong config: a retry would fail the same way
+        except (SourceError, ConfigError) as exc:  # unreadable, or a config that does not fit the data: no retry
             self.outcome("NOT LANDED %s ds=%s: %s", cfg.dataset.name, day, exc)
             raise AirflowFailException(str(exc)) from None
         self.outcome("landed %d rows at %s", info.rows, info.uri)
@@ -62,25 +62,38 @@ class GxValidateBatchOperator(DailyPartitionOperator):
     operator_extra_links = (links.ReportLink(),)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import DataValidationFailed
+        from include.mlops.exceptions import CuratedDayKept, DataValidationFailed
         from include.mlops.ingest import validate_landed
+        from include.mlops.validation import FailedExpectation
 
         day = partition_day(context, self.ds)
         cfg = self.config
-        self.begin("validate %s ds=%s with suite %s", cfg.dataset.name, day, cfg.dataset.suite or "<derived>")
+        requarantine = (context.get("params") or {}).get("requarantine_curated") is True
+        self.begin(
+            "validate %s ds=%s with suite %s%s",
+            cfg.dataset.name,
+            day,
+            cfg.dataset.suite or "<derived>",
+            " (requarantine_curated: a curated day that fails moves to quarantine)" if requarantine else "",
+        )
         self.link_report(self.lake.report_key("validation", cfg.dataset.name, day, "validation.json"))
         try:
-            summary = validate_landed(cfg, self.lake, day, self.source_client())
+            summary = validate_landed(cfg, self.lake, day, self.source_client(), requarantine_curated=requarantine)
         except DataValidationFailed as exc:
             context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
             self.log.error("%s", exc)
+            failed = exc.summary.get("failed", [])
+            first = FailedExpectation(**failed[0]).describe() if failed else "see validation.json"
+            kept = isinstance(exc, CuratedDayKept)
             self.outcome(
-                "QUARANTINED %s ds=%s: %d expectations failed",
+                "%s %s ds=%s: %d expectations failed, first: %s",
+                "KEPT IN CURATED (not moved)" if kept else "QUARANTINED",
                 cfg.dataset.name,
                 day,
-                len(exc.summary.get("failed", [])),
+                len(failed),
+                first,
             )
-            raise BatchQuarantined(str(exc)) from None
+            raise (CuratedDayNotMoved if kept else BatchQuarantined)(str(exc)) from None
         self.outcome(
             "PASSED %d expectations on %d rows of %s ds=%s", summary.evaluated, summary.rows, cfg.dataset.name, day
         )
