@@ -50,7 +50,12 @@ def suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> di
         changed = stale_keys(kept, cfg)
         if not changed:
             return kept
-        return derive_and_keep(cfg, lake, storage_client, reason=f"changed since it was derived: {', '.join(changed)}")
+        reason = (
+            "has no record of what it was derived from (kept by an older version)"
+            if changed == ["derived_from"]
+            else f"no longer fits the config: changed since it was derived: {', '.join(changed)}"
+        )
+        return derive_and_keep(cfg, lake, storage_client, reason=reason)
     return derive_and_keep(cfg, lake, storage_client)
 
 

@@ -53,3 +53,46 @@ def test_derived_suite_passes_its_own_data_and_catches_a_new_category(clean):
     suite = derive_suite(clean, name="derived", target="is_fraud", timestamp_column="event_time", task="classification")
     assert validate_frame(clean, suite).success
     assert not validate_frame(inject_fault(clean, "unknown_category"), suite).success
+
+
+def test_distinct_value_checks_speak_of_values_not_rows_and_the_first_line_names_the_column():
+    """What check_training_window says of a Yes/No label, and the one line a notifier sends."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"default": ["Yes", "No", "No"] * 100, "income": [1.0, 2.0, None] * 100})
+    suite = {
+        "name": "s",
+        "expectations": [
+            {
+                "type": "expect_column_distinct_values_to_be_in_set",
+                "kwargs": {"column": "default", "value_set": [0, 1]},
+            },
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "income"}},
+        ],
+    }
+    summary = validate_frame(frame, suite)
+    text = {f.expectation: f.describe() for f in summary.failed}
+    assert text["expect_column_distinct_values_to_be_in_set"] == (
+        "expect_column_distinct_values_to_be_in_set on column 'default': 2 distinct value(s) not in [0, 1]: "
+        "['No', 'Yes']"
+    )
+    assert "rows" not in text["expect_column_distinct_values_to_be_in_set"]
+    assert text["expect_column_values_to_not_be_null"].endswith("100 rows (33.33 %) are null")
+    first_line = summary.message("credit ds=2026-03-01").splitlines()[0]
+    assert "column 'default'" in first_line or "column 'income'" in first_line
+    assert "(and 1 more, below)" in first_line
+
+
+def test_a_derived_suite_records_what_it_was_derived_from_and_knows_when_it_is_stale(clean):
+    from include.mlops.config import parse_config
+    from include.mlops.validation import stale_keys
+
+    cfg = parse_config({"dataset": {"suite": None, "exclude_columns": ["transaction_id"]}})
+    suite = derive_suite(
+        clean, name="t", target="is_fraud", timestamp_column="event_time", task="classification", cfg=cfg
+    )
+    assert suite["meta"]["derived_from"]["columns"]["amount"] == "float64"
+    assert stale_keys(suite, cfg) == []
+    moved = parse_config({"dataset": {"suite": None, "exclude_columns": []}})
+    assert stale_keys(suite, moved) == ["dataset.exclude_columns"]
+    assert stale_keys({"name": "old", "expectations": []}, cfg) == ["derived_from"]
