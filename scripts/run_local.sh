@@ -41,7 +41,7 @@ stop_groups() {  # stop_groups SIGNAL PID...: signal each group, up to 10 s for 
   for _ in $(seq 1 20); do
     alive=0
     for pid in "$@"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && return
+    if [ "$alive" = 0 ]; then return 0; fi
     sleep 0.5
   done
   for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
@@ -49,8 +49,8 @@ stop_groups() {  # stop_groups SIGNAL PID...: signal each group, up to 10 s for 
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping..."
-  [ "${#pids[@]}" -gt 0 ] && stop_groups TERM "${pids[@]}"
-  [ -n "$pg_pid" ] && stop_groups INT "$pg_pid"   # SIGINT: PostgreSQL's fast shutdown
+  if [ "${#pids[@]}" -gt 0 ]; then stop_groups TERM "${pids[@]}"; fi
+  if [ -n "$pg_pid" ]; then stop_groups INT "$pg_pid"; fi   # SIGINT: PostgreSQL's fast shutdown
   echo "stopped."
   exit 0
 }
