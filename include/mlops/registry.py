@@ -26,13 +26,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def is_not_found(exc: BaseException) -> bool:
+    """Whether an MLflow error says the model, version or alias does not exist (not: the server failed)."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):
+        return False
+    text = str(exc)
+    return (
+        getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
+        or "RESOURCE_DOES_NOT_EXIST" in text
+        or "not found" in text.lower()
+        or "does not exist" in text
+    )
+
+
 def champion_version(client: Any, model_name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
     except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower() or "does not exist" in str(exc):
+        if is_not_found(exc):
             return None
         raise
 
@@ -64,8 +79,11 @@ class Evaluation:
         return asdict(self)
 
 
-def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame) -> Evaluation:
-    """Score challenger and champion on ``holdout`` and decide. Records the decision in MLflow."""
+def evaluate(
+    client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame, *, trigger: dict | None = None
+) -> Evaluation:
+    """Score challenger and champion on ``holdout`` and decide. Records the decision in MLflow, with
+    ``trigger`` (what started the run, recorded as given) when there is one."""
     import math
 
     name, task, target = cfg.model.name, cfg.dataset.task, cfg.dataset.target
@@ -94,7 +112,8 @@ def evaluate(client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.Data
     )
     version = client.get_model_version(name, challenger)
     if version.run_id:
-        client.log_dict(version.run_id, _json_clean(evaluation.as_dict()), f"evaluation/decision_v{challenger}.json")
+        record = _json_clean(evaluation.as_dict()) | ({"trigger": trigger} if trigger is not None else {})
+        client.log_dict(version.run_id, record, f"evaluation/decision_v{challenger}.json")
         for key, value in chal_metrics.items():
             if math.isfinite(value):
                 client.log_metric(version.run_id, f"eval_{key}", value)
@@ -263,12 +282,10 @@ def _last_in_history(client: Any, model_name: str) -> str | None:
     return history[-1] if history else None
 
 
-def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
-    """Move ``champion`` back to ``target`` (default: the champion the current one replaced).
-
-    Refuses a version that was never blessed by an evaluation. Records who, why and when as version
-    tags on both versions; the alias is moved in one call, so it never points at nothing.
-    """
+def rollback_target(client: Any, model_name: str, target: str | None) -> tuple[str, str]:
+    """``(current champion, version to restore)`` for a rollback to ``target`` (default: the champion the
+    current one replaced). ``PromotionRejected`` when there is no champion, no such version or it is not
+    eligible (never blessed by an evaluation nor champion before); other MLflow errors propagate."""
     current = champion_version(client, model_name)
     if current is None:
         raise PromotionRejected(f"{model_name} has no champion: nothing to roll back")
@@ -279,12 +296,12 @@ def rollback(client: Any, model_name: str, target: str | None, *, actor: str, re
                 f"{model_name} version {current} has no recorded previous champion; pass target_version explicitly"
             )
     target = str(target)
-    from mlflow.exceptions import MlflowException
-
     try:
         tags = client.get_model_version(model_name, target).tags
-    except MlflowException:
-        raise PromotionRejected(f"{model_name} has no version {target}") from None
+    except Exception as exc:
+        if is_not_found(exc):
+            raise PromotionRejected(f"{model_name} has no version {target}") from None
+        raise
     # Eligible: blessed by its evaluation, or champion before (a later re-evaluation may have re-tagged it).
     was_champion = target in _history_list(client, model_name)
     if tags.get("evaluation.decision") != "promote" and not was_champion:
@@ -292,6 +309,17 @@ def rollback(client: Any, model_name: str, target: str | None, *, actor: str, re
             f"{model_name} version {target} was never blessed by an evaluation nor champion before "
             f"(evaluation.decision={tags.get('evaluation.decision')!r}); refusing to make it champion"
         )
+    return current, target
+
+
+def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
+    """Move ``champion`` back to ``target`` (default: the champion the current one replaced).
+
+    Refuses a version that was never blessed by an evaluation (``rollback_target``). Records who, why and
+    when as version tags on both versions (``reason`` as given); the alias is moved in one call, so it never
+    points at nothing.
+    """
+    current, target = rollback_target(client, model_name, target)
     if target == current:
         log.info("%s version %s is already champion; nothing to roll back", model_name, target)
         return PromotionResult(model_name, target, current, "")
@@ -300,7 +328,7 @@ def rollback(client: Any, model_name: str, target: str | None, *, actor: str, re
         "promotion.status": "champion (rollback)",
         "rollback.from_version": current,
         "rollback.by": actor,
-        "rollback.reason": reason[:4000],
+        "rollback.reason": reason[:4000],  # the DAG param allows 500 characters: verbatim there
         "rollback.at": now,
     }.items():
         client.set_model_version_tag(model_name, target, key, value)
@@ -324,6 +352,8 @@ __all__ = [
     "PromotionResult",
     "champion_version",
     "evaluate",
+    "is_not_found",
     "promote",
     "rollback",
+    "rollback_target",
 ]

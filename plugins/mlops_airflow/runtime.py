@@ -1,6 +1,7 @@
 """Helpers shared by the operators: which day a run works on, the config, the lake, log lines.
 
-A run's day comes from its data interval, so backfills and re-runs work on the days they name and
+Dates outside 2000-01-01..2100-12-31 or not ``YYYY-MM-DD`` raise ``InvalidRunParams``: the task fails
+without retry. A run's day comes from its data interval, so backfills and re-runs work on the days they name and
 never on "now". Runs triggered with ``logical_date: null`` (REST) have no data interval; they use
 the run's ``run_after``.
 """
@@ -17,19 +18,15 @@ if TYPE_CHECKING:
 
 
 def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+    from mlops_airflow.params import as_date
+
+    return as_date(value)
 
 
 def partition_day(context: Context, override: Any = None) -> dt.date:
     """The day a daily run processes: ``override``, else the start of the run's data interval,
-    else (no logical date) the day before ``run_after``."""
+    else (no logical date) the day before ``run_after``. An empty ``override`` means none (the ingestion
+    DAG templates ``{{ params.ds or '' }}``)."""
     if override not in (None, ""):
         return _as_date(override)
     start = context.get("data_interval_start")
@@ -41,7 +38,7 @@ def partition_day(context: Context, override: Any = None) -> dt.date:
 def window_end(context: Context, override: Any = None) -> dt.date:
     """The exclusive end of a training/monitoring window: ``override``, else the end of the run's data
     interval, else the day of ``run_after``."""
-    if override not in (None, ""):
+    if override is not None:
         return _as_date(override)
     end = context.get("data_interval_end")
     if end is not None:
