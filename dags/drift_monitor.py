@@ -18,12 +18,14 @@ is within `drift.cooldown_days` (logical days, so a backfill behaves like live d
 (one day at a time, in order: each day's decision reads the previous days' summaries; a backfill
 has its own limit, 10 by default from the CLI and REST).
 
-**Params.** `window_end` (optional `YYYY-MM-DD`): check the window ending that day instead.
+**Params.** `window_end` (optional `YYYY-MM-DD` within 2000-01-01..2100-12-31): check the window ending that
+day instead. A date outside that range is refused when the run is triggered (REST: 400).
 
 **When it fails.** `check_drift` skipped: there is no champion yet; run `train_and_promote` first.
-Failed with "none of the days ... is curated": ingestion for the window did not run or was
-quarantined; see `ingest_and_validate`. `trigger_retraining` skipped: no trigger was needed (the
-reason is its last log line), or this day's `drift__<day>` run of `train_and_promote` already exists.
+Failed with "none of the days ... is curated" (not retried): ingestion for the window did not run or
+was quarantined; see `ingest_and_validate`, then clear `check_drift`. `trigger_retraining` skipped: no
+trigger was needed (the reason is its last log line), or this day's `drift__<day>` run of
+`train_and_promote` already exists.
 """
 
 from __future__ import annotations
@@ -31,13 +33,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
+from airflow.sdk import CronDataIntervalTimetable, dag
 
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.operators.drift import TRAINING_DAG_ID, DriftCheckOperator
 from mlops_airflow.operators.trigger import TriggerRetrainingOperator
-
-CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
+from mlops_airflow.params import RunParam, date_param
 
 
 @dag(
@@ -55,22 +56,20 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_drift') }}"
         execution_timeout=dt.timedelta(minutes=30),
     ),
     params={
-        "window_end": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Exclusive end day (YYYY-MM-DD) of the window to check. Empty: the run's data interval end.",
+        "window_end": date_param(
+            "Exclusive end day (YYYY-MM-DD, 2000-01-01..2100-12-31) of the window to check. "
+            "Empty: the run's data interval end."
         ),
     },
     tags=["mlops", "monitoring", "evidently"],
     doc_md=__doc__,
 )
 def drift_monitor():
-    check_drift = DriftCheckOperator(task_id="check_drift", window_end="{{ params.window_end }}")
+    check_drift = DriftCheckOperator(task_id="check_drift", window_end=RunParam("window_end"))
     trigger_retraining = TriggerRetrainingOperator(
         task_id="trigger_retraining",
         trigger_dag_id=TRAINING_DAG_ID,
-        check=CHECK,
+        check=check_drift.output,
         skip_when_already_exists=True,
         execution_timeout=dt.timedelta(minutes=5),
     )

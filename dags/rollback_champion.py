@@ -5,17 +5,22 @@
 by default the champion that the current one replaced (version tag `promotion.previous_champion`),
 or `target_version`. Refuses a version that no evaluation ever blessed. Records who (the triggering
 user), why (`reason`) and when as version tags (`rollback.*`) on the restored version and marks the
-current one `rolled back to <N>`. Runs in the `mlops_promotion` pool, so it never races a promotion.
+current one `rolled back to <N>`. `check_rollback_target` first checks the target (outside the pool,
+with a short MLflow retry budget), then `rollback` runs in the `mlops_promotion` pool, so it never races
+a promotion and a bad target never holds the pool.
 
 **When.** Manual only: Trigger DAG in the UI with the form, or over REST with conf
 `{"target_version": "3", "reason": "v5 mis-scores mobile payments"}`.
 
-**Params.** `target_version` (digits, optional), `reason` (required, 3-500 chars).
+**Params.** `target_version` (optional, a string of 1-9 digits without a leading zero), `reason`
+(required, 3-500 characters, recorded verbatim). A conf outside these bounds is refused when the run is
+triggered (REST: 400).
 
-**When it fails.** "never blessed": pick a version whose `evaluation.decision` tag is `promote`
-(MLflow UI, model versions). "no recorded previous champion": pass `target_version`. Those refusals
-are not retried (nothing changes until you trigger it again); MLflow being unreachable is retried with
-backoff. See docs/runbook.md, "Rollback needed".
+**When it fails.** `check_rollback_target` (or `rollback`) failed with "never blessed": pick a version
+whose `evaluation.decision` tag is `promote` (MLflow UI, model versions). "no recorded previous
+champion": pass `target_version`. "has no version N": the version does not exist. Those refusals are not
+retried and fail within seconds (nothing changes until you trigger it again); MLflow being unreachable
+is retried with backoff. See docs/runbook.md, "Rollback needed".
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
 from mlops_airflow.defaults import task_defaults
-from mlops_airflow.operators.training import RollbackChampionOperator
+from mlops_airflow.operators.training import CheckRollbackTargetOperator, RollbackChampionOperator
+from mlops_airflow.params import RunParam, text_param, version_param
 
 PROMOTION_POOL = "mlops_promotion"
 
@@ -38,6 +44,7 @@ PROMOTION_POOL = "mlops_promotion"
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=30),
+    render_template_as_native_obj=True,
     default_args=task_defaults(
         retries=2,
         retry_delay=dt.timedelta(seconds=30),
@@ -45,30 +52,28 @@ PROMOTION_POOL = "mlops_promotion"
         execution_timeout=dt.timedelta(minutes=5),
     ),
     params={
-        "target_version": Param(
-            None,
-            type=["null", "string"],
-            pattern="^[0-9]+$",
-            description="Registered model version to restore. Empty: the previous champion.",
-        ),
-        "reason": Param(
-            "",
-            type="string",
-            minLength=3,
-            maxLength=500,
-            description="Why the champion is rolled back; recorded on the version.",
+        "target_version": version_param("Registered model version to restore (digits). Empty: the previous champion."),
+        "reason": text_param(
+            "", min_length=3, max_length=500, description="Why the champion is rolled back; recorded on the version."
         ),
     },
     tags=["mlops", "registry", "rollback"],
     doc_md=__doc__,
 )
 def rollback_champion():
-    RollbackChampionOperator(
+    check = CheckRollbackTargetOperator(
+        task_id="check_rollback_target",
+        target_version=RunParam("target_version"),
+        retries=1,  # only MLflow being unreachable is retried; a bad target fails at once
+        execution_timeout=dt.timedelta(minutes=2),
+    )
+    rollback = RollbackChampionOperator(
         task_id="rollback",
-        target_version="{{ params.target_version }}",
-        reason="{{ params.reason }}",
+        target_version=RunParam("target_version"),
+        reason=RunParam("reason"),
         pool=PROMOTION_POOL,
     )
+    check >> rollback
 
 
 rollback_champion()

@@ -12,8 +12,10 @@ the UI, by other systems over the REST API (`logical_date: null` trains up to th
 by the drift monitor.
 
 **Params.** `window_days` (2-365, default from config), `holdout_days` (1-90, default from config),
-`window_end` (`YYYY-MM-DD`, optional), `reason` (free text, recorded), `dry_run` (train and
-evaluate, never promote).
+`window_end` (`YYYY-MM-DD` within 2000-01-01..2100-12-31, optional), `reason` (free text, 1-500
+characters, recorded verbatim in the log, the MLflow tag `trigger_reason` and the decision JSON),
+`dry_run` (train and evaluate, never promote). A conf outside these bounds is refused when the run is
+triggered (REST: 400).
 
 **When it fails.** `check_training_window`: too few curated rows or one class only: ingest/backfill
 more days or widen `window_days`. `train_challenger`/`evaluate_challenger`: MLflow unreachable:
@@ -38,9 +40,9 @@ from mlops_airflow.operators.training import (
     PromoteChallengerOperator,
     TrainModelOperator,
 )
+from mlops_airflow.params import RunParam, date_param, id_param, json_object_param, text_param
 
 PROMOTION_POOL = "mlops_promotion"
-CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
 
 
 @dag(
@@ -72,30 +74,22 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
             maximum=90,
             description="Most recent days held out for champion/challenger evaluation. Empty: from config.",
         ),
-        "window_end": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Exclusive end day of the window (YYYY-MM-DD). Empty: the run's data interval end.",
+        "window_end": date_param(
+            "Exclusive end day of the window (YYYY-MM-DD, 2000-01-01..2100-12-31). Empty: the run's data interval end."
         ),
-        "reason": Param(
+        "reason": text_param(
             "scheduled",
-            type="string",
-            minLength=1,
-            maxLength=500,
-            description="Why this run was started; recorded in the log and the MLflow run.",
+            min_length=1,
+            max_length=500,
+            description="Why this run was started; recorded verbatim in the log, the MLflow run and the decision.",
         ),
         "dry_run": Param(False, type="boolean", description="Train and evaluate, but never move the champion."),
-        "drift_summary": Param(
-            None,
-            type=["null", "object"],
-            description="Set by drift_monitor: the drift summary that triggered this run (recorded, not used).",
+        "drift_summary": json_object_param(
+            "Set by drift_monitor: the drift summary that triggered this run (recorded in the MLflow run and the "
+            "decision, not used)."
         ),
-        "monitoring_run_id": Param(
-            None,
-            type=["null", "string"],
-            maxLength=64,
-            pattern="^[0-9A-Za-z_-]+$",
+        "monitoring_run_id": id_param(
+            max_length=64,
             description="Set by drift_monitor: the MLflow monitoring run id; tagged on the training run.",
         ),
     },
@@ -103,34 +97,39 @@ CHECK = "{{ ti.xcom_pull(task_ids='check_training_window') }}"
     doc_md=__doc__,
 )
 def train_and_promote():
+    # Upstream results as XComArgs and params as RunParams: native values, no Jinja (see mlops_airflow.params).
     check = CheckTrainingWindowOperator(
         task_id="check_training_window",
-        window_end="{{ params.window_end }}",
-        window_days="{{ params.window_days }}",
-        holdout_days="{{ params.holdout_days }}",
+        window_end=RunParam("window_end"),
+        window_days=RunParam("window_days"),
+        holdout_days=RunParam("holdout_days"),
         execution_timeout=dt.timedelta(minutes=15),
     )
     train = TrainModelOperator(
         task_id="train_challenger",
-        window_check=CHECK,
-        reason="{{ params.reason }}",
-        monitoring_run_id="{{ params.monitoring_run_id }}",
+        window_check=check.output,
+        reason=RunParam("reason"),
+        monitoring_run_id=RunParam("monitoring_run_id"),
+        drift_summary=RunParam("drift_summary"),
+        multiple_outputs=True,  # train.output["version"] below
         execution_timeout=dt.timedelta(hours=1),
     )
     evaluate = EvaluateChallengerOperator(
         task_id="evaluate_challenger",
-        challenger_version="{{ ti.xcom_pull(task_ids='train_challenger')['version'] }}",
-        window_check=CHECK,
+        challenger_version=train.output["version"],
+        window_check=check.output,
+        reason=RunParam("reason"),
+        drift_summary=RunParam("drift_summary"),
     )
     promote = PromoteChallengerOperator(
         task_id="promote_challenger",
-        evaluation="{{ ti.xcom_pull(task_ids='evaluate_challenger') }}",
-        dry_run="{{ params.dry_run }}",
+        evaluation=evaluate.output,
+        dry_run=RunParam("dry_run"),
         pool=PROMOTION_POOL,
         outlets=[CHAMPION_MODEL],
         execution_timeout=dt.timedelta(minutes=5),
     )
-    check >> train >> evaluate >> promote
+    check >> train >> evaluate >> promote  # also implied by the XComArgs
 
 
 train_and_promote()

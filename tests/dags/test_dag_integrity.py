@@ -69,6 +69,11 @@ def test_promotion_runs_in_a_one_slot_pool_declared_for_the_stack(dagbag):
         ({"dry_run": "yes"}, False),
         ({"window_end": "not-a-date"}, False),
         ({"window_end": "2026-03-01"}, True),
+        ({"window_end": "2026-03-01\n"}, False),
+        ({"window_end": "0001-01-01"}, False),
+        ({"window_end": "9999-12-31"}, False),
+        ({"reason": "1.10", "monitoring_run_id": "abc_1"}, True),
+        ({"monitoring_run_id": "abc_1\n"}, False),
     ],
 )
 def test_train_params_are_typed_and_bounded(dagbag, conf, ok):

@@ -124,7 +124,7 @@ def test_dry_run_never_touches_the_registry(make_config):
     make_config()
     with mock.patch("include.mlops.registry.promote") as promote:
         with pytest.raises(AirflowSkipException, match="dry run"):
-            PromoteChallengerOperator(task_id="p", evaluation=EVALUATION, dry_run="True").execute(context())
+            PromoteChallengerOperator(task_id="p", evaluation=EVALUATION, dry_run=True).execute(context())
     promote.assert_not_called()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_airflow import links
 from mlops_airflow.operators.base import MlopsOperator
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 TRAINING_DAG_ID = "train_and_promote"
+
+
+class DriftDataMissing(AirflowFailException):
+    """None of the window's days is curated, or the champion's training data is unknown. Not retried: the
+    window's ingestion (or the champion's lineage) must be fixed first."""
 
 
 class DriftCheckOperator(MlopsOperator):
@@ -28,7 +33,7 @@ class DriftCheckOperator(MlopsOperator):
     ui_color = "#ffe8e8"
     operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink(), links.ReportLink())
 
-    def __init__(self, *, window_end: str | None = None, training_dag_id: str = TRAINING_DAG_ID, **kwargs: Any):
+    def __init__(self, *, window_end: Any = None, training_dag_id: str = TRAINING_DAG_ID, **kwargs: Any):
         super().__init__(**kwargs)
         self.window_end = window_end
         self.training_dag_id = training_dag_id
@@ -39,6 +44,7 @@ class DriftCheckOperator(MlopsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.drift import monitor, render_table
+        from include.mlops.exceptions import InsufficientData
 
         cfg = self.config
         end = window_end(context, self.window_end)
@@ -48,15 +54,18 @@ class DriftCheckOperator(MlopsOperator):
             cfg.drift.window_days,
             end,
         )
-        result = monitor(
-            self.mlflow_hook.client(),
-            self.mlflow_hook.tracking_uri,
-            cfg,
-            self.lake,
-            end,
-            self.training_active(context),
-            airflow_tags(context),
-        )
+        try:
+            result = monitor(
+                self.mlflow_hook.client(),
+                self.mlflow_hook.tracking_uri,
+                cfg,
+                self.lake,
+                end,
+                self.training_active(context),
+                airflow_tags(context),
+            )
+        except InsufficientData as exc:  # a retry would read the same lake and the same lineage
+            raise DriftDataMissing(str(exc)) from None
         if result.champion_version is None:
             self.outcome("SKIPPED: %s", result.reason)
             raise AirflowSkipException(result.reason)

@@ -1,14 +1,23 @@
-"""Check the training window, train and register the challenger, evaluate it, promote it."""
+"""Check the training window, train and register the challenger, evaluate it, promote it; check a rollback
+target, roll back.
+
+The DAGs hand these operators native values: upstream results as ``XComArg`` (``task.output``) and run params
+as ``RunParam`` (``mlops_airflow.params``), so free text such as a ``reason`` arrives exactly as sent and no
+operator has to undo a template's rendering.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_airflow import links
 from mlops_airflow.operators.base import ChampionMoved, MlopsOperator, TrainingDataRejected
+from mlops_airflow.params import InvalidRunParams, as_version
 from mlops_airflow.runtime import airflow_tags, json_safe, run_key, window_end
 
 if TYPE_CHECKING:
@@ -17,13 +26,36 @@ if TYPE_CHECKING:
     from include.mlops.training import Window
 
 
-def _window_from(check: dict[str, Any]) -> Window:
+class ModelVersionMissing(AirflowFailException):
+    """The model version a task was given does not exist in the registry. Not retried: it will not appear."""
+
+
+def _window_from(check: Any) -> Window:
     import datetime as dt
 
     from include.mlops.training import Window
 
+    if not isinstance(check, dict) or "window" not in check:
+        raise TrainingDataRejected(f"window_check must be the check task's result, got {check!r}")
     w = check["window"]
     return Window(*(dt.date.fromisoformat(w[k]) for k in ("start", "holdout_start", "end")))
+
+
+def _text(value: Any, name: str) -> str:
+    """A free-text param as sent (None: empty). Anything but a string is a wiring mistake: fail at once."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRunParams(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _count(value: Any, default: int, name: str) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRunParams(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    return value
 
 
 class CheckTrainingWindowOperator(MlopsOperator):
@@ -53,8 +85,8 @@ class CheckTrainingWindowOperator(MlopsOperator):
         from include.mlops.validation import validate_frame
 
         cfg = self.config
-        days = int(self.window_days or cfg.training.window_days)
-        holdout = int(self.holdout_days or cfg.training.holdout_days)
+        days = _count(self.window_days, cfg.training.window_days, "window_days")
+        holdout = _count(self.holdout_days, cfg.training.holdout_days, "holdout_days")
         if not 1 <= holdout < days:
             raise TrainingDataRejected(f"holdout_days={holdout} must be at least 1 and less than window_days={days}")
         window = Window.ending(window_end(context, self.window_end), days, holdout)
@@ -98,19 +130,29 @@ class CheckTrainingWindowOperator(MlopsOperator):
 
 class TrainModelOperator(MlopsOperator):
     """Train the configured scikit-learn pipeline on the checked partitions, log it to MLflow and register
-    a version with alias ``challenger``. Idempotent per DAG run: retries reuse the registered version."""
+    a version with alias ``challenger``. Idempotent per DAG run: retries reuse the registered version.
 
-    template_fields: Sequence[str] = ("window_check", "reason", "monitoring_run_id")
+    ``reason`` is tagged ``trigger_reason`` verbatim; ``drift_summary`` (when a drift check triggered the run)
+    is logged as the run's artifact ``trigger/drift_summary.json``."""
+
+    template_fields: Sequence[str] = ("window_check", "reason", "monitoring_run_id", "drift_summary")
     ui_color = "#e6f7e6"
     operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink())
 
     def __init__(
-        self, *, window_check: Any, reason: str | None = None, monitoring_run_id: str | None = None, **kwargs: Any
+        self,
+        *,
+        window_check: Any,
+        reason: Any = None,
+        monitoring_run_id: Any = None,
+        drift_summary: Any = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.window_check = window_check  # the CheckTrainingWindowOperator result (templated XCom)
+        self.window_check = window_check  # the CheckTrainingWindowOperator result (an XComArg in the DAG)
         self.reason = reason
         self.monitoring_run_id = monitoring_run_id
+        self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import InsufficientData
@@ -118,28 +160,33 @@ class TrainModelOperator(MlopsOperator):
 
         cfg = self.config
         check = self.window_check
-        if not isinstance(check, dict) or "window" not in check:
-            raise TrainingDataRejected(f"window_check must be the check task's result, got {check!r}")
         window = _window_from(check)
+        reason = _text(self.reason, "reason")
+        monitoring_run_id = _text(self.monitoring_run_id, "monitoring_run_id")
+        if self.drift_summary is not None and not isinstance(self.drift_summary, dict):
+            raise InvalidRunParams(f"drift_summary must be an object, got {self.drift_summary!r}")
         key = run_key(context)
         self.begin(
-            "train %s on %s..%s (%d partitions, hash %s) for run key %s",
+            "train %s on %s..%s (%d partitions, hash %s) for run key %s; reason: %s",
             cfg.model.name,
             window.start,
             window.end,
             len(check["partitions"]),
             check["content_hash"][:12],
             key,
+            reason,
         )
         try:
             data = assemble_window(self.lake, cfg, window, expected=check["partitions"])
         except InsufficientData as exc:
             raise TrainingDataRejected(str(exc)) from None
         client = self.mlflow_hook.client()
-        tags = airflow_tags(context) | {"trigger_reason": str(self.reason or "")[:500]}
-        if self.monitoring_run_id:
-            tags["triggered_by_monitoring_run"] = str(self.monitoring_run_id)
+        tags = airflow_tags(context) | {"trigger_reason": reason}
+        if monitoring_run_id:
+            tags["triggered_by_monitoring_run"] = monitoring_run_id
         result = train_and_register(client, self.mlflow_hook.tracking_uri, cfg, data, window, key, tags)
+        if self.drift_summary is not None:  # again on a reused run: the same content
+            client.log_dict(result.run_id, self.drift_summary, "trigger/drift_summary.json")
         self.link_mlflow_run(result.run_id)
         self.link_model_version(result.model_name, result.version)
         primary = f"holdout_{cfg.evaluation.primary_metric}"
@@ -159,22 +206,30 @@ class EvaluateChallengerOperator(MlopsOperator):
     """Score challenger and champion on the same out-of-time holdout and decide (see ``include.mlops.evaluation``).
 
     The decision goes to the challenger's MLflow run (``evaluation/decision_v<N>.json``), to version tags
-    and to the lake (``reports/promotion/...``)."""
+    and to the lake (``reports/promotion/...``); both JSON files carry what triggered the run (``trigger``:
+    the run key, ``reason`` and ``drift_summary`` exactly as sent)."""
 
-    template_fields: Sequence[str] = ("challenger_version", "window_check")
+    template_fields: Sequence[str] = ("challenger_version", "window_check", "reason", "drift_summary")
     operator_extra_links = (links.MlflowModelVersionLink(), links.ReportLink())
 
-    def __init__(self, *, challenger_version: Any, window_check: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *, challenger_version: Any, window_check: Any, reason: Any = None, drift_summary: Any = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.challenger_version = challenger_version
         self.window_check = window_check
+        self.reason = reason
+        self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.registry import evaluate
+        from include.mlops.registry import evaluate, is_not_found
 
         cfg = self.config
         window = _window_from(self.window_check)
-        version = str(self.challenger_version)
+        version = as_version(self.challenger_version, "challenger_version")
+        trigger = {"run_key": run_key(context), "reason": _text(self.reason, "reason")}
+        if self.drift_summary is not None:
+            trigger["drift_summary"] = self.drift_summary
         self.begin(
             "evaluate %s version %s against the champion on holdout %s..%s",
             cfg.model.name,
@@ -191,8 +246,13 @@ class EvaluateChallengerOperator(MlopsOperator):
             )
         except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
             raise TrainingDataRejected(str(exc)) from None
-        evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout)
-        report = json_safe(evaluation.as_dict())
+        try:
+            evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout, trigger=trigger)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise ModelVersionMissing(f"{cfg.model.name} version {version} is not in the registry: {exc}") from None
+            raise
+        report = json_safe(evaluation.as_dict()) | {"trigger": trigger}
         key = self.lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{version}.json")
         if evaluation.already_champion and self.lake.storage.exists(key):  # keep the report it was promoted on
             uri = self.lake.storage.uri(key)
@@ -242,10 +302,12 @@ class PromoteChallengerOperator(MlopsOperator):
         from include.mlops.registry import promote
 
         ev = self.evaluation
-        name, version, expected = ev["model_name"], str(ev["challenger_version"]), ev["champion_version"]
+        if not isinstance(self.dry_run, bool):
+            raise InvalidRunParams(f"dry_run must be a boolean, got {type(self.dry_run).__name__} {self.dry_run!r}")
+        name, version, expected = ev["model_name"], ev["challenger_version"], ev["champion_version"]
         self.begin("promote %s version %s (champion at evaluation: %s)", name, version, expected or "none")
         self.link_model_version(name, version)
-        if str(self.dry_run).lower() in ("true", "1"):
+        if self.dry_run:
             self.outcome(
                 "DRY RUN: would have %s version %s: %s",
                 "promoted" if ev["promote"] else "rejected",
@@ -278,16 +340,86 @@ class PromoteChallengerOperator(MlopsOperator):
         return result.as_dict()
 
 
+# A rollback target is checked with a short MLflow client retry budget: a bad target must fail in seconds, not
+# after the client's default ~7 retries with exponential backoff (minutes), and before the pool slot is taken.
+SHORT_MLFLOW_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+@contextlib.contextmanager
+def short_mlflow_retries() -> Iterator[None]:
+    """The MLflow client reads these variables on every request; set them for the block only."""
+    saved = {k: os.environ.get(k) for k in SHORT_MLFLOW_RETRIES}
+    os.environ.update(SHORT_MLFLOW_RETRIES)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _rollback_target(value: Any) -> str | None:
+    """None (the previous champion) or a version string; anything else fails at once."""
+    return None if value is None else as_version(value, "target_version")
+
+
+def _rollback_actor(context: Context) -> str:
+    user = getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
+    return f"{user} via {context['dag'].dag_id}/{context['run_id']}"
+
+
+class CheckRollbackTargetOperator(MlopsOperator):
+    """Before a rollback waits for the promotion pool: is there a champion, does the target (default: the
+    previous champion) exist, and is it eligible (blessed by an evaluation or champion before)?
+
+    Reads the registry with a short MLflow retry budget (``SHORT_MLFLOW_RETRIES``). A malformed target fails
+    with ``InvalidRunParams``, a missing or ineligible one with ``ChampionMoved``: neither is retried. MLflow
+    being unreachable is (Airflow's retries). Returns the champion now and the version it would restore."""
+
+    template_fields: Sequence[str] = ("target_version",)
+    ui_color = "#ffe8d6"
+    operator_extra_links = (links.MlflowModelVersionLink(),)
+
+    def __init__(self, *, target_version: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_version = target_version
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name = self.config.model.name
+        target = _rollback_target(self.target_version)
+        self.begin("check the rollback target of %s: %s", name, target or "the previous champion")
+        from include.mlops.exceptions import PromotionRejected
+        from include.mlops.registry import rollback_target
+
+        with short_mlflow_retries():
+            try:
+                current, resolved = rollback_target(self.mlflow_hook.client(), name, target)
+            except PromotionRejected as exc:
+                raise ChampionMoved(str(exc)) from None
+        self.link_model_version(name, resolved)
+        self.outcome("ELIGIBLE: %s version %s can replace champion %s", name, resolved, current)
+        return {"model_name": name, "champion_version": current, "target_version": resolved}
+
+
 class RollbackChampionOperator(MlopsOperator):
     """Move the ``champion`` alias back to an earlier blessed version (default: the previous champion).
 
-    Runs in the same one-slot pool as promotions. Who, why and when are recorded as version tags."""
+    Runs in the same one-slot pool as promotions, after ``CheckRollbackTargetOperator`` (outside the pool);
+    the registry checks the target again under the pool. Who, why and when are recorded as version tags;
+    ``reason`` verbatim."""
 
     template_fields: Sequence[str] = ("target_version", "reason")
     ui_color = "#ffd6d6"
     operator_extra_links = (links.MlflowModelVersionLink(),)
 
-    def __init__(self, *, target_version: Any = None, reason: str = "", **kwargs: Any) -> None:
+    def __init__(self, *, target_version: Any = None, reason: Any = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_version = target_version
         self.reason = reason
@@ -297,13 +429,12 @@ class RollbackChampionOperator(MlopsOperator):
         from include.mlops.registry import rollback
 
         name = self.config.model.name
-        target = str(self.target_version) if self.target_version not in (None, "", "None") else None
-        run = context["dag_run"]
-        user = getattr(run, "triggering_user_name", None) or "unknown"
-        actor = f"{user} via {context['dag'].dag_id}/{context['run_id']}"
-        self.begin("roll back the champion of %s to %s (%s)", name, target or "the previous champion", self.reason)
+        target = _rollback_target(self.target_version)
+        reason = _text(self.reason, "reason")
+        actor = _rollback_actor(context)
+        self.begin("roll back the champion of %s to %s (%s)", name, target or "the previous champion", reason)
         try:
-            result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=str(self.reason))
+            result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=reason)
         except PromotionRejected as exc:
             raise ChampionMoved(str(exc)) from None
         self.link_model_version(name, result.champion_version)

@@ -27,8 +27,8 @@ class TriggerRetrainingOperator(MlopsOperator):
     """When the drift check decided to retrain, create a run of ``trigger_dag_id`` with id
     ``drift__<day>`` and the check's ``conf``; otherwise end as skipped with the check's reason.
 
-    ``check`` is the drift check's XCom (templated). ``logical_date`` is None (a REST-style run: the
-    drift check is not the training DAG's schedule). A run with the same id already there means this
+    ``check`` is the drift check's result (``check_drift.output`` in the DAG). ``logical_date`` is None (a
+    REST-style run: the drift check is not the training DAG's schedule). A run with the same id already there means this
     day already triggered: the task is skipped.
     """
 
