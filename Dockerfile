@@ -4,8 +4,12 @@
 #
 #   docker build -t airflow-mlops:local .
 #
-# requirements.lock also pins the test/tooling packages (pytest, moto, ruff): that is deliberate, the
-# image can run the test suite (`python -m pytest .astro/test_dag_integrity_default.py`).
+# The image installs the runtime lock only (requirements.lock, resolved from requirements.in). Tests,
+# tooling and `make run`'s embedded PostgreSQL are in requirements-dev.lock and stay out of the image
+# (tests/integration/test_compose_contract.py checks it). To run the DAG integrity test in a running
+# container, install pytest into it first at the dev lock's pin (the $(...) runs on the host):
+#   docker compose exec airflow-scheduler pip install "$(grep '^pytest==' requirements-dev.lock)"
+#   docker compose exec airflow-scheduler python -m pytest -p no:cacheprovider .astro/test_dag_integrity_default.py
 FROM apache/airflow:3.3.2-python3.11
 
 # --- OS packages (packages.txt: one Debian package per line, # comments allowed) -------------------
@@ -24,7 +28,7 @@ RUN pkgs="$(sed -e 's/#.*//' /tmp/packages.txt | xargs)" \
     && chown airflow:0 /usr/local/airflow \
     && chmod 0775 /usr/local/airflow
 
-# --- Python dependencies: the exact, resolved set (requirements.lock pins apache-airflow==3.3.2) --------
+# --- Python dependencies: the runtime lock only (requirements.lock pins apache-airflow==3.3.2) ---------
 USER airflow
 COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock
 RUN pip install --no-cache-dir -r /tmp/requirements.lock \

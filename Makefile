@@ -1,4 +1,6 @@
-# The README's commands. Each creates .venv from requirements.lock when it is missing or stale.
+# The README's commands. Each creates .venv when it is missing or stale: the runtime lock (requirements.lock,
+# all the production image installs) plus the dev lock on top (requirements-dev.lock: tests, tooling, make run's
+# embedded PostgreSQL). make run and make demo get the same venv as make test.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,11 +11,11 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
 .PHONY: venv browser-deps run demo test test-fast lint lock parse-time bench clean
 
-$(BIN)/.installed: requirements.lock
+$(BIN)/.installed: requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 	# compiled bytecode: PYTHONDONTWRITEBYTECODE is set on some machines and every task process would recompile
-	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -q -r requirements.lock -r requirements-dev.lock
 	@touch $@
 
 venv: $(BIN)/.installed
@@ -47,8 +49,14 @@ parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk
 bench: venv  ## hot paths side by side with their baselines; writes bench-results.json (no assertions)
 	@$(BIN)/python scripts/bench.py
 
-lock:  ## re-resolve requirements.in into requirements.lock
-	@$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+# Pins already in a lock are kept (uv prefers the output file's versions); to move one on purpose:
+# make lock LOCK_ARGS="--upgrade-package mlflow". The dev lock is resolved with the runtime lock as a
+# constraint, so every runtime pin is the same in both (tests/unit/test_dependency_files.py checks it).
+LOCK_ARGS ?=
+LOCK := $(BIN)/uv pip compile --python-version 3.11 --custom-compile-command "make lock" -q $(LOCK_ARGS)
+lock:  ## re-resolve requirements.in into requirements.lock, then requirements-dev.in on top into requirements-dev.lock
+	@$(LOCK) requirements.in -o requirements.lock
+	@$(LOCK) requirements.in requirements-dev.in -c requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf .airflow .mlflow data test-artifacts

