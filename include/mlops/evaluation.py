@@ -10,17 +10,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from include.mlops.config import METRICS, EvaluationConfig
+from include.mlops.config import EvaluationConfig, direction_of
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def direction_of(metric: str) -> str:
-    for table in METRICS.values():
-        if metric in table:
-            return table[metric]
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

@@ -69,3 +69,47 @@ def test_compose_config_differs_from_the_default_only_in_the_lake():
     compose = load_config(DEFAULT_CONFIG_PATH.with_name("mlops.compose.yaml"))
     assert compose.lake.root.startswith("s3://")
     assert replace(compose, lake=default.lake, source_path="") == replace(default, source_path="")
+
+
+def _config_keys() -> set[str]:
+    from dataclasses import fields
+
+    from include.mlops.config import PipelineConfig
+
+    sections = {f.name: f.default_factory() for f in fields(PipelineConfig) if f.name != "source_path"}
+    return {f"{name}.{f.name}" for name, section in sections.items() for f in fields(section)}
+
+
+def test_the_readme_config_reference_lists_exactly_the_keys_of_the_models():
+    """The README's table is checked against the pydantic models: a key added, renamed or removed in code
+    without its row (or the reverse) fails here."""
+    import re
+
+    readme = (DEFAULT_CONFIG_PATH.parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Bring your own data")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = {k for row in rows for k in re.findall(r"`([a-z_]+\.[a-z_]+)`", row.split("|")[1])}
+    assert documented == _config_keys(), {
+        "in the models, not in the README": sorted(_config_keys() - documented),
+        "in the README, not in the models": sorted(documented - _config_keys()),
+    }
+
+
+def test_the_shipped_config_shows_every_key():
+    import yaml
+
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    shipped = {f"{section}.{key}" for section, values in raw.items() for key in values}
+    assert shipped == _config_keys(), sorted(shipped ^ _config_keys())
+
+
+def test_a_wrong_value_names_the_file_the_key_and_what_is_accepted():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"drift": {"per_column": {"amount": {"methd": "psi"}}}}, "my.yaml")
+    assert (
+        str(info.value) == "my.yaml: unknown key(s) drift.per_column.amount.methd; accepted keys are method, threshold"
+    )
+    with pytest.raises(ConfigError, match=r"my\.yaml: `training\.window_days`: input should be a valid integer"):
+        parse_config({"training": {"window_days": True}}, "my.yaml")
+    with pytest.raises(ConfigError, match=r"`simulator\.faults\.someday` must be a YYYY-MM-DD date"):
+        parse_config({"simulator": {"faults": {"someday": "nulls"}}}, "my.yaml")
