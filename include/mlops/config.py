@@ -134,7 +134,7 @@ class LakeConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class ModelConfig:
-    name: str | None = None  # None: <dataset.name>_<dataset.task>
+    name: str = ""  # empty: <dataset.name>_<dataset.task>
     estimator: Estimator = "hist_gradient_boosting"
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -210,7 +210,7 @@ class DriftConfig:
 @dataclass(frozen=True, config=SECTION)
 class MlflowConfig:
     conn_id: str = "mlflow_default"
-    experiment: str | None = None  # None: the model name
+    experiment: str = ""  # empty: the model name
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -358,7 +358,7 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source_path}: the top level must be a mapping of sections")
     doc = {k: v for k, v in raw.items() if v is not None}  # an empty section in YAML keeps its defaults
-    dataset = doc.get("dataset") if isinstance(doc.get("dataset"), dict) else {}
+    dataset: dict[str, Any] = doc["dataset"] if isinstance(doc.get("dataset"), dict) else {}
     if dataset.get("task") == "regression" and isinstance(doc.get("evaluation", {}), dict):
         base = {
             "primary_metric": REGRESSION_EVALUATION.primary_metric,

@@ -83,7 +83,7 @@ def decide(
     metric = policy.primary_metric
     direction = direction_of(metric)
     value = challenger.get(metric, float("nan"))
-    common = {
+    common: dict[str, Any] = {
         "primary_metric": metric,
         "direction": direction,
         "challenger_value": value,
