@@ -59,8 +59,16 @@ START_TIMEOUT = 300
 RUN_TIMEOUT = 3600
 IDLE_SAMPLE_S = 15
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-from mlops_airflow.local import free_port as _free_port  # noqa: E402 (standard library only, like this module)
-from mlops_airflow.local import service_env  # noqa: E402
+from tests.support import (  # noqa: E402 (standard library only, like this module)
+    Services,
+    base_env,
+    free_port,
+    http_ok,
+    mlflow_server_command,
+    service_env,
+    tail,
+    wait_until,
+)
 
 OUTCOME = re.compile(r"OUTCOME (.*?) \[work ([\d.]+) s, peak RSS ([\d.]+) MB\]")
 
@@ -89,13 +97,6 @@ PRELOAD = (
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError as exc:
-        return f"<{exc}>"
-
-
 def _pg(sql: str, params: tuple = (), dbname: str = "postgres") -> list[tuple]:
     import psycopg2
 
@@ -109,91 +110,10 @@ def _pg(sql: str, params: tuple = (), dbname: str = "postgres") -> list[tuple]:
         conn.close()
 
 
-def _base_env() -> dict[str, str]:
-    """The parent env minus everything that configures Airflow, MLflow, AWS or the pipeline."""
-    drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(
-        {
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-            "GIT_PYTHON_REFRESH": "quiet",
-            "MLFLOW_ENABLE_TELEMETRY": "false",
-            "DO_NOT_TRACK": "true",
-            "GX_ANALYTICS_ENABLED": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
 def _load() -> str:
     with contextlib.suppress(OSError):
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return "?"
-
-
-class Procs:
-    """Long-running subprocesses, each in its own process group, logging to ``work/<name>.log``."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-        self.logs[name] = self.work / f"{name}.log"
-        with open(self.logs[name], "w") as fh:
-            self.procs[name] = subprocess.Popen(
-                cmd,
-                env=env,
-                cwd=str(self.work),
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        return self.procs[name]
-
-    def finish(self, name: str, timeout: float) -> None:
-        """Wait for a one-shot process; raise with its log tail if it failed."""
-        try:
-            rc = self.procs[name].wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = "timeout"
-        if rc != 0:
-            raise RuntimeError(f"{name} failed ({rc}):\n{_tail(self.logs[name], 5000)}")
-        del self.procs[name]
-
-    def wait_for(self, what: str, check: Any, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(Exception):
-                if check():
-                    return
-            dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None and p.returncode != 0}
-            if dead or time.monotonic() > deadline:
-                tails = "\n".join(f"--- {n}\n{_tail(p)}" for n, p in self.logs.items())
-                raise RuntimeError(f"{what}: not ready within {timeout:.0f}s (failed: {dead or 'none'})\n{tails}")
-            time.sleep(0.5)
-
-    def stop(self, *names: str) -> None:
-        """SIGTERM each process group, up to 20 s to stop, then SIGKILL what is left (task processes included)."""
-        chosen = {n: p for n, p in self.procs.items() if not names or n in names}
-        for p in chosen.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGTERM)
-                os.killpg(p.pid, signal.SIGCONT)  # a group stopped by freeze() handles TERM only once resumed
-        deadline = time.monotonic() + 20
-        for p in chosen.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for n, p in chosen.items():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(p.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=5)
-            del self.procs[n]
 
 
 def _proc_cpu() -> dict[int, tuple[int, float]]:
@@ -232,17 +152,11 @@ def tree_cpu(roots: list[int]) -> float:
     return total
 
 
-def freeze(procs: Procs, names: tuple[str, ...], stop: bool) -> None:
+def freeze(procs: Services, names: tuple[str, ...], stop: bool) -> None:
     """SIGSTOP/SIGCONT the process groups of ``names`` (one side sleeps, using no CPU, while the other runs)."""
     for name in names:
         with contextlib.suppress(ProcessLookupError, PermissionError, KeyError):
             os.killpg(procs.procs[name].pid, signal.SIGSTOP if stop else signal.SIGCONT)
-
-
-def _http_ok(url: str) -> bool:
-    import requests
-
-    return requests.get(url, timeout=3).status_code == 200
 
 
 # -- data and config ---------------------------------------------------------------------------------------------
@@ -432,7 +346,7 @@ def _plain_child(spec: dict[str, Any]) -> None:
 def run_plain(work: Path, config: Path, tracking_uri: str, run_name: str) -> dict[str, Any]:
     import resource
 
-    env = {**_base_env(), "MLOPS_CONFIG": str(config)}
+    env = {**base_env(ROOT, BIN), "MLOPS_CONFIG": str(config)}
     spec = json.dumps(
         {
             "config": str(config),
@@ -509,13 +423,12 @@ def _trigger_and_wait(api_url: str, conf: dict[str, Any]) -> tuple[str, str]:
     if r.status_code not in (200, 201):
         raise RuntimeError(f"trigger failed: {r.status_code} {r.text}")
     run_id = r.json()["dag_run_id"]
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def finished() -> str | None:
         state = requests.get(f"{api_url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=30).json()["state"]
-        if state in ("success", "failed"):
-            return run_id, state
-        time.sleep(1)
-    raise RuntimeError(f"run {run_id} not finished within {RUN_TIMEOUT}s")
+        return state if state in ("success", "failed") else None
+
+    return run_id, wait_until(finished, RUN_TIMEOUT, 1, f"run {run_id} to finish", ignore=())
 
 
 def run_airflow(home: Path, api_url: str, db: str, cpu_roots: dict[str, int]) -> dict[str, Any]:
@@ -593,10 +506,10 @@ def bench_pipeline(
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     home = work / "airflow"
     home.mkdir()
-    procs = Procs(work)
+    procs = Services(work)  # stop() also resumes a group stopped by freeze(): it handles TERM only once resumed
     db = f"bench_pipeline_{os.getpid()}_{secrets.token_hex(3)}"
     created_db = False
-    base = _base_env()
+    base = base_env(ROOT, BIN)
     start, window_days, holdout_days = _window_days()
     holdout_start = WINDOW_END - dt.timedelta(days=holdout_days)
     rpd = _rows_per_day(rows)
@@ -604,7 +517,7 @@ def bench_pipeline(
     config = work / "mlops.bench.yaml"
     _write_config(config, lake, rpd)
     marker = lake / f".bench_seeded_{rpd}_{start}_{window_days}"
-    ports = {k: _free_port() for k in ("api", "logs", "mlflow_af", "mlflow_plain")}
+    ports = {k: free_port() for k in ("api", "logs", "mlflow_af", "mlflow_plain")}
     api_url = f"http://127.0.0.1:{ports['api']}"
     mlflow_urls = {side: f"http://127.0.0.1:{ports[f'mlflow_{side}']}" for side in ("af", "plain")}
     figures: dict[str, Any] = {}
@@ -632,23 +545,12 @@ def bench_pipeline(
             (work / f"mlflow_{side}").mkdir()
             procs.start(
                 f"mlflow_{side}",
-                [
+                mlflow_server_command(
                     PYTHON,
-                    "-m",
-                    "mlflow",
-                    "server",
-                    "--backend-store-uri",
                     f"sqlite:///{work / f'mlflow_{side}' / 'mlflow.db'}",
-                    "--artifacts-destination",
                     str(work / f"mlflow_{side}" / "artifacts"),
-                    "--serve-artifacts",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports[f"mlflow_{side}"]),
-                    "--workers",
-                    "1",
-                ],
+                    ports[f"mlflow_{side}"],
+                ),
                 base,
             )
         if not marker.exists():
@@ -658,7 +560,7 @@ def bench_pipeline(
                 {**base, "MLOPS_CONFIG": str(config)},
             )
             procs.finish("seed_lake", 1800)
-            marker.write_text(_tail(procs.logs["seed_lake"], 200))
+            marker.write_text(tail(procs.logs["seed_lake"], 200))
         seeded = re.search(r"ROWS (\d+)", marker.read_text())
         figures["pipeline_rows"] = int(seeded.group(1)) if seeded else None
         procs.finish("migrate", START_TIMEOUT)
@@ -666,7 +568,9 @@ def bench_pipeline(
             "pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env
         )
         for side, url in mlflow_urls.items():
-            procs.wait_for(f"mlflow server {side}", lambda url=url: _http_ok(f"{url}/health"))
+            procs.wait_for(
+                f"mlflow server {side}", lambda url=url: http_ok(f"{url}/health"), START_TIMEOUT, 0.5, failed_only=True
+            )
         procs.start(
             "seed_champion",
             [
@@ -697,7 +601,9 @@ def bench_pipeline(
             dag = requests.get(f"{api_url}/api/v2/dags/{DAG_ID}", timeout=3).json()
             return dag.get("is_paused") is False
 
-        procs.wait_for("api-server, scheduler, dag-processor and the DAG", dag_ready)
+        procs.wait_for(
+            "api-server, scheduler, dag-processor and the DAG", dag_ready, START_TIMEOUT, 0.5, failed_only=True
+        )
         errors = __import__("requests").get(f"{api_url}/api/v2/importErrors", timeout=10).json()
         if errors.get("total_entries"):
             raise RuntimeError(f"DAG import errors: {errors}")

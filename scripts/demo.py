@@ -73,7 +73,7 @@ def setup_environment() -> None:
     for path in (str(ROOT), str(ROOT / "plugins")):
         if path not in sys.path:
             sys.path.insert(0, path)
-    from mlops_airflow.local import embedded_env
+    from tests.support.env import embedded_env  # from the checkout: make demo runs there
 
     os.environ.update({**embedded_env(ROOT, WORK, mlflow_uri), "MLOPS_CONFIG": str(WORK / "mlops.yaml")})
     os.chdir(WORK)  # a SQLite MLflow store writes artifacts to ./mlruns

@@ -20,9 +20,7 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +28,18 @@ from typing import Any
 
 import pytest
 
-from mlops_airflow.local import service_env
-from tests.integration.conftest import _free_port, _http_ok, _stop, _tail, _wait  # the same service helpers
+from tests.support import (
+    NO_MLFLOW_JOBS,
+    ProcessExited,
+    Services,
+    base_env,
+    free_port,
+    http_ok,
+    mlflow_server_command,
+    service_env,
+    tail,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -83,11 +91,12 @@ class UiStack:
         run_after = before.get("next_dagrun_run_after")
         if run_after and dt.datetime.fromisoformat(run_after.replace("Z", "+00:00")) > dt.datetime.now(dt.UTC):
             return  # no interval has ended since the start date: no catch-up run
-        deadline = time.monotonic() + 60
-        while not (runs := self._runs(dag_id, run_type="scheduled")):
-            if time.monotonic() > deadline:
-                pytest.fail(f"no catch-up run of {dag_id} appeared after unpausing\n" + self.diagnostics(dag_id))
-            time.sleep(1)
+        try:
+            runs = wait_until(
+                lambda: self._runs(dag_id, run_type="scheduled"), 60, 1, f"a catch-up run of {dag_id}", ignore=()
+            )
+        except TimeoutError:
+            pytest.fail(f"no catch-up run of {dag_id} appeared after unpausing\n" + self.diagnostics(dag_id))
         note = "Failed by the browser test's fixture: catch-up run over a window with no seeded data."
         for run in runs:
             body = {"state": "failed", "note": note} if run["state"] in ("queued", "running") else {"note": note}
@@ -111,8 +120,8 @@ class UiStack:
         parts = []
         if dag_id:
             task_logs = sorted((self.home / "logs").glob(f"dag_id={dag_id}/**/*.log"), key=lambda p: p.stat().st_mtime)
-            parts += [f"--- {p.relative_to(self.home)}\n{_tail(p, 2500)}" for p in task_logs[-4:]]
-        parts += [f"--- {name} ({path})\n{_tail(path, 2000)}" for name, path in self.logs.items()]
+            parts += [f"--- {p.relative_to(self.home)}\n{tail(p, 2500)}" for p in task_logs[-4:]]
+        parts += [f"--- {name} ({path})\n{tail(path, 2000)}" for name, path in self.logs.items()]
         return "\n".join(parts)
 
 
@@ -136,53 +145,28 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
 
     home = work / "airflow"
     home.mkdir(parents=True)
-    procs: dict[str, subprocess.Popen] = {}
-    logs: dict[str, Path] = {}
-    log_files: list[Any] = []
-
-    def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-        logs[name] = work / f"{name}.log"
-        fh = open(logs[name], "w")  # noqa: SIM115 - closed at exit
-        log_files.append(fh)
-        procs[name] = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=str(work),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return procs[name]
+    services = Services(work)
+    start, logs = services.start, services.logs
 
     def finish(name: str, timeout: float) -> None:
         """Wait for the one-shot process ``name`` to exit 0."""
         try:
-            rc = procs[name].wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = "timeout"
-        if rc != 0:
-            pytest.fail(f"{name} failed ({rc}):\n{_tail(logs[name], 5000)}")
-        del procs[name]
+            services.finish(name, timeout)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+
+    def wait(what: str, check: Any) -> None:
+        try:
+            services.wait_for(what, check, START_TIMEOUT)
+        except (TimeoutError, ProcessExited) as exc:
+            pytest.fail(str(exc))
 
     try:
-        drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH", "PYTEST")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+        base = base_env(ROOT, BIN)
         config_path = work / "mlops.browser.yaml"
         config_path.write_text(yaml.safe_dump(_pipeline_config(work), sort_keys=False))
-        base.update(
-            {
-                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-                "GIT_PYTHON_REFRESH": "quiet",
-                "MLFLOW_ENABLE_TELEMETRY": "false",
-                "DO_NOT_TRACK": "true",
-                "GX_ANALYTICS_ENABLED": "false",
-                "PYTHONUNBUFFERED": "1",
-                "MLOPS_CONFIG": str(config_path),
-            }
-        )
-        mlflow_port, api_port, log_port = _free_port(), _free_port(), _free_port()
+        base["MLOPS_CONFIG"] = str(config_path)
+        mlflow_port, api_port, log_port = free_port(), free_port(), free_port()
         mlflow_url, api_url = f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{api_port}"
         password = secrets.token_urlsafe(16)
         passwords_file = home / "simple_auth_manager_passwords.json"
@@ -210,25 +194,8 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
         start("seed", seed, base)
         start(
             "mlflow",
-            [
-                PYTHON,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{work / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(work / "mlartifacts"),
-                "--serve-artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mlflow_port),
-                "--workers",
-                "1",
-            ],
-            # No job runner (GenAI features, unused here): it held each stop of the server for about 12 s.
-            {**base, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            mlflow_server_command(PYTHON, f"sqlite:///{work / 'mlflow.db'}", str(work / "mlartifacts"), mlflow_port),
+            {**base, **NO_MLFLOW_JOBS},
         )
         finish("migrate", START_TIMEOUT)
         start("pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env)
@@ -242,8 +209,8 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
 
         finish("seed", START_TIMEOUT)
         published = json.loads(logs["seed"].read_text().strip().splitlines()[-1])["published"]
-        assert published == SEED_DAYS, _tail(logs["seed"])
-        _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
+        assert published == SEED_DAYS, tail(logs["seed"])
+        wait("mlflow server", lambda: http_ok(f"{mlflow_url}/health"))
 
         def healthy() -> bool:
             import requests
@@ -254,15 +221,13 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
                 for part in ("metadatabase", "scheduler", "dag_processor", "triggerer")
             )
 
-        _wait("airflow api-server, scheduler, dag-processor and triggerer", healthy, procs, logs)
-        _wait("train_and_promote parsed", lambda: stack.api("GET", "/api/v2/dags/train_and_promote").ok, procs, logs)
+        wait("airflow api-server, scheduler, dag-processor and triggerer", healthy)
+        wait("train_and_promote parsed", lambda: stack.api("GET", "/api/v2/dags/train_and_promote").ok)
         errors = stack.api("GET", "/api/v2/importErrors").json()
         assert errors["total_entries"] == 0, errors
         yield stack
     finally:
-        _stop(procs)
-        for fh in log_files:
-            fh.close()
+        services.stop()
 
 
 @pytest.fixture(scope="session")

@@ -19,20 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import types
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from include.mlops.lake import Lake
+from tests import support
 from tests.e2e.conftest import (
     UTC,
     ChampionWatcher,
@@ -61,76 +54,8 @@ class SimulatedCrash(Exception):
     """Stands in for a worker dying at a chosen point of a task."""
 
 
-class MlflowServer:
+class MlflowServer(support.MlflowServer):
     """``mlflow server`` as a process group we can stop and start again on the same port and store."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self, timeout: float = 180) -> None:
-        log = open(self.root / "server.log", "a")  # noqa: SIM115  (the child keeps it open)
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner/huey workers
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{self.root / 'db.sqlite'}",
-                "--artifacts-destination",
-                str(self.root / "artifacts"),
-                "--serve-artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                "1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mlflow server did not start: {(self.root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        self.starts += 1
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """Stop the whole process group (uvicorn runs as a child) and wait until the port refuses connections."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        self.proc = None
-        deadline = time.monotonic() + 30
-        while self.healthy() and time.monotonic() < deadline:
-            time.sleep(0.1)
 
     def bounce(self) -> threading.Thread:
         """An outage: stop now, start again from a background thread (as an operator restarting it would)."""

@@ -30,8 +30,19 @@ from typing import Any
 
 import pytest
 
-from mlops_airflow.local import free_port as _free_port  # noqa: F401 (also imported by other test modules)
-from mlops_airflow.local import service_env
+from tests.support import (
+    ProcessExited,
+    Services,
+    base_env,
+    http_ok,
+    mlflow_server_command,
+    service_env,
+    stop_process_group,
+    tails,
+    wait_until,
+)
+from tests.support import free_port as _free_port  # also imported by test_team_auth.py
+from tests.support import tail as _tail  # also imported by test_team_auth.py
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -46,14 +57,6 @@ MODEL_NAME = "fraud_detector"
 S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 START_TIMEOUT = 240  # seconds, for any one service to become ready
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"<{exc}>"
-    return text[-chars:]
 
 
 def _port_open(port: int) -> bool:
@@ -239,24 +242,25 @@ class Stack:
     # -- DAG runs -------------------------------------------------------------------------
     def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float) -> dict[str, dict]:
         """Poll until every run is finished; returns run_id -> run. Fails with diagnostics on a timeout."""
-        deadline = time.monotonic() + timeout
         done: dict[str, dict] = {}
-        while True:
+
+        def all_finished() -> bool:
             for run_id in run_ids:
                 if run_id in done:
                     continue
                 r = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
                 if r.status_code == 200 and r.json()["state"] in ("success", "failed"):
                     done[run_id] = r.json()
-            if len(done) == len(run_ids):
-                return done
-            if time.monotonic() > deadline:
-                pending = [r for r in run_ids if r not in done]
-                pytest.fail(
-                    f"{dag_id} runs not finished within {timeout:.0f}s: {pending}\n"
-                    + self.diagnostics(dag_id, pending[0])
-                )
-            time.sleep(2)
+            return len(done) == len(run_ids)
+
+        try:
+            wait_until(all_finished, timeout, 2, f"{dag_id} runs {run_ids}", ignore=())
+        except TimeoutError:
+            pending = [r for r in run_ids if r not in done]
+            pytest.fail(
+                f"{dag_id} runs not finished within {timeout:.0f}s: {pending}\n" + self.diagnostics(dag_id, pending[0])
+            )
+        return done
 
     def assert_success(self, dag_id: str, runs: dict[str, dict]) -> None:
         failed = [run_id for run_id, run in runs.items() if run["state"] != "success"]
@@ -274,21 +278,19 @@ class Stack:
         run_after = before.get("next_dagrun_run_after")
         if not run_after or dt.datetime.fromisoformat(run_after.replace("Z", "+00:00")) > dt.datetime.now(dt.UTC):
             return
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            runs = self.api(
-                "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": "scheduled", "limit": 10}
-            ).json()["dag_runs"]
-            if runs:
-                for run in runs:
-                    if run["state"] in ("queued", "running"):
-                        r = self.api(
-                            "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
-                        )
-                        assert r.status_code == 200, (r.status_code, r.text)
-                return
-            time.sleep(1)
-        pytest.fail(f"no scheduled run of {dag_id} appeared after unpausing\n" + self.diagnostics())
+
+        def scheduled_runs() -> list[dict]:
+            params = {"run_type": "scheduled", "limit": 10}
+            return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()["dag_runs"]
+
+        try:
+            runs = wait_until(scheduled_runs, 60, 1, f"a scheduled run of {dag_id}", ignore=())
+        except TimeoutError:
+            pytest.fail(f"no scheduled run of {dag_id} appeared after unpausing\n" + self.diagnostics())
+        for run in runs:
+            if run["state"] in ("queued", "running"):
+                r = self.api("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+                assert r.status_code == 200, (r.status_code, r.text)
 
 
 def _wait(
@@ -298,58 +300,16 @@ def _wait(
     logs: dict[str, Path],
     timeout: float = START_TIMEOUT,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - not ready yet
-            pass
-        dead = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
-        if dead or time.monotonic() > deadline:
-            tails = "\n".join(f"--- {n} ({p})\n{_tail(p)}" for n, p in logs.items())
-            pytest.fail(f"{what}: not ready within {timeout:.0f}s (exited: {dead or 'none'})\n{tails}")
-        time.sleep(1)
-
-
-def _http_ok(url: str) -> bool:
-    import requests
-
-    return requests.get(url, timeout=3).status_code == 200
+    """``wait_until(check)``, given up when one of ``procs`` exits; fails the test with every log's tail."""
+    try:
+        wait_until(check, timeout, 1, what, procs=procs)
+    except (TimeoutError, ProcessExited) as exc:
+        pytest.fail(f"{exc}\n{tails(logs)}")
 
 
 def _stop(procs: dict[str, subprocess.Popen]) -> None:
-    """SIGTERM every process group, up to 20 s for a graceful stop, then SIGKILL what is left."""
-    for p in procs.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for p in procs.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for p in procs.values():  # the group may outlive its leader (task subprocesses, gunicorn/uvicorn workers)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=5)
-
-
-def _base_env() -> dict[str, str]:
-    """The parent env minus everything that configures Airflow, MLflow, AWS or the pipeline."""
-    drop = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH", "PYTEST")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(
-        {
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-            "GIT_PYTHON_REFRESH": "quiet",
-            "MLFLOW_ENABLE_TELEMETRY": "false",
-            "DO_NOT_TRACK": "true",
-            "GX_ANALYTICS_ENABLED": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    """``stop_process_group`` for every process of ``procs`` (also imported by test_team_auth.py)."""
+    stop_process_group(*procs.values())
 
 
 def _write_pipeline_config(path: Path) -> None:
@@ -383,49 +343,13 @@ def stack() -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="mlops-it-"))
     home = work / "airflow"
     home.mkdir()
-    procs: dict[str, subprocess.Popen] = {}
-    commands: dict[str, tuple[list[str], dict[str, str]]] = {}
-    logs: dict[str, Path] = {}
-    log_files: list[Any] = []
+    services = Services(work)  # a restarted service (Stack.restart) keeps its earlier log
+    start, procs, logs = services.start, services.procs, services.logs
     created_dbs: list[str] = []
 
-    def start(name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-        path, n = work / f"{name}.log", 1
-        while path.exists():  # a restarted service (Stack.restart) keeps its earlier log
-            path, n = work / f"{name}.{n}.log", n + 1
-        logs[name] = path
-        commands[name] = (cmd, env)
-        fh = open(path, "w")  # noqa: SIM115 - closed at teardown
-        log_files.append(fh)
-        procs[name] = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=str(work),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return procs[name]
-
     def run_cli(name: str, cmd: list[str], env: dict[str, str], timeout: float) -> None:
-        logs[name] = work / f"{name}.log"
-        with open(logs[name], "w") as fh:
-            try:
-                rc = subprocess.run(
-                    cmd,
-                    env=env,
-                    cwd=str(work),
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    timeout=timeout,
-                    start_new_session=True,
-                ).returncode
-            except subprocess.TimeoutExpired:
-                rc = "timeout"
-        if rc != 0:
-            pytest.fail(f"`{' '.join(cmd)}` failed ({rc}):\n{_tail(logs[name], 5000)}")
+        start(name, cmd, env)
+        services.finish(name, timeout)
 
     try:
         _flush_redis()
@@ -433,7 +357,7 @@ def stack() -> Iterator[Stack]:
             _pg_admin(f'CREATE DATABASE "{db}"')
             created_dbs.append(db)
 
-        base = _base_env()
+        base = base_env(ROOT, BIN)
         s3_port, mlflow_port, api_port, log_port = _free_port(), _free_port(), _free_port(), _free_port()
         s3_url = f"http://127.0.0.1:{s3_port}"
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
@@ -491,7 +415,7 @@ def stack() -> Iterator[Stack]:
             ),
             "MLOPS_CONFIG": str(config_path),
         }
-        migrate = start("migrate", ["airflow", "db", "migrate"], af_env)
+        start("migrate", ["airflow", "db", "migrate"], af_env)
 
         def s3_ready() -> bool:
             import boto3
@@ -516,34 +440,17 @@ def stack() -> Iterator[Stack]:
         }
         start(
             "mlflow",
-            [
+            mlflow_server_command(
                 PYTHON,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
                 f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{mlflow_db}",
-                "--artifacts-destination",
                 f"s3://{MLFLOW_BUCKET}",
-                "--serve-artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mlflow_port),
-                "--workers",
-                "1",
-            ],
+                mlflow_port,
+            ),
             mlflow_env,
         )
 
         deadline = time.monotonic() + START_TIMEOUT
-        try:
-            rc = migrate.wait(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            rc = "timeout"
-        if rc != 0:
-            pytest.fail(f"airflow db migrate failed ({rc}):\n{_tail(logs['migrate'], 5000)}")
-        del procs["migrate"]
+        services.finish("migrate", START_TIMEOUT)
         run_cli(
             "pools",
             ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"],
@@ -570,10 +477,10 @@ def stack() -> Iterator[Stack]:
             logs=logs,
             env=af_env,
             procs=procs,
-            commands=commands,
+            commands=services.commands,
             launch=start,
         )
-        _wait("mlflow server", lambda: _http_ok(f"{mlflow_url}/health"), procs, logs)
+        _wait("mlflow server", lambda: http_ok(f"{mlflow_url}/health"), procs, logs)
 
         def healthy() -> bool:
             import requests
@@ -599,9 +506,7 @@ def stack() -> Iterator[Stack]:
 
         yield stack
     finally:
-        _stop(procs)
-        for fh in log_files:
-            fh.close()
+        services.stop()
         for db in created_dbs:
             with contextlib.suppress(Exception):
                 _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

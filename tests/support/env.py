@@ -1,17 +1,24 @@
-"""Environment for an embedded Airflow (SQLite metadata, local MLflow store) in a scratch folder.
+"""Environments for the Airflow (and MLflow) processes the tests, `make demo` and the pipeline benchmark start.
 
-Used by the test suite and `make demo`; imports nothing from Airflow, because Airflow reads these
-variables when it is first imported.
+Standard library only, and nothing from Airflow: the root conftest.py imports ``embedded_env`` before Airflow is
+first imported (Airflow reads these variables then).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
+
+# Prefixes of the variables that configure Airflow, MLflow, AWS, the pipeline or pytest: a stack built from
+# base_env() gets only what its builder sets.
+FOREIGN_ENV = ("AIRFLOW", "MLFLOW_", "MLOPS_", "AWS_", "PYTHONPATH", "PYTEST")
 
 
 def embedded_env(root: Path, work: Path, mlflow_uri: str) -> dict[str, str]:
-    """Variables for an Airflow home in ``work/airflow`` running the DAGs of the project at ``root``."""
+    """Variables for an Airflow home in ``work/airflow`` running the DAGs of the project at ``root``
+    (SQLite metadata, the MLflow store at ``mlflow_uri``): the test session and `make demo`."""
     return {
         "AIRFLOW_HOME": str(work / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
@@ -24,21 +31,30 @@ def embedded_env(root: Path, work: Path, mlflow_uri: str) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (for a service started next)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def base_env(root: Path, bin_dir: Path | None = None) -> dict[str, str]:
+    """The parent env minus everything that configures Airflow, MLflow, AWS, the pipeline or pytest
+    (``FOREIGN_ENV``); the project's venv first on PATH, the project on PYTHONPATH, telemetry off,
+    unbuffered output. What every subprocess of a native stack starts from."""
+    bin_dir = bin_dir or root / ".venv" / "bin"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
+    env.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": f"{root}{os.pathsep}{root / 'plugins'}",
+            "GIT_PYTHON_REFRESH": "quiet",
+            "MLFLOW_ENABLE_TELEMETRY": "false",
+            "DO_NOT_TRACK": "true",
+            "GX_ANALYTICS_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
 
 
 def service_env(root: Path, home: Path, *, executor: str, db_uri: str, api_port: int, log_port: int) -> dict[str, str]:
     """Variables shared by every Airflow service (api-server, scheduler, dag-processor, workers) of a
     native stack on 127.0.0.1: the browser test, the integration suite and the pipeline benchmark.
     Secrets are generated for this stack only."""
-    import secrets
-
     api_url = f"http://127.0.0.1:{api_port}"
     return {
         "AIRFLOW_HOME": str(home),
