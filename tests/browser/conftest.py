@@ -191,6 +191,7 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
         # The three one-shot steps run side by side: the migration is the longest.
         start("migrate", ["airflow", "db", "migrate"], af_env)
         seed = [PYTHON, "-m", "include.mlops.cli", "seed", "--days", str(SEED_DAYS), "--end", SEED_END.isoformat()]
+        seed.append("--json")  # the last line is then the JSON summary read below
         start("seed", seed, base)
         start(
             "mlflow",
