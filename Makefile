@@ -40,8 +40,8 @@ test: venv browser-deps  ## the whole suite (the browser test needs Debian's chr
 test-fast: venv  ## unit and integrity tests only
 	@$(BIN)/python -m pytest -m "unit or integrity"
 
-lint: venv
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: venv  ## ruff (lint + format), mypy on include/ and plugins/ ([tool.mypy]); the pre-commit hooks run the same
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`
 	@$(BIN)/python scripts/parse_time.py

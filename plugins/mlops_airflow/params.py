@@ -42,7 +42,7 @@ ID_PATTERN = r"^[0-9A-Za-z_-]+" + END
 # Free text: anything but lone UTF-16 surrogates (JSON "\ud800" decodes to one; Airflow answers 500 when it
 # stores such a conf because it cannot be encoded as UTF-8).
 TEXT_PATTERN = r"^[^\ud800-\udfff]*" + END
-DRAFT = {"$schema": "http://json-schema.org/draft-07/schema#"}
+DRAFT: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#"}
 
 
 class InvalidRunParams(AirflowFailException, ValueError):
@@ -136,6 +136,7 @@ class RunParam:
 def as_date(value: Any, what: str = "date") -> dt.date:
     """A date from a param or the run (date, datetime or ``YYYY-MM-DD``) within 2000-01-01..2100-12-31;
     ``InvalidRunParams`` (no retry) otherwise."""
+    day: dt.date | None
     if isinstance(value, dt.datetime):
         day = value.astimezone(dt.UTC).date()
     elif isinstance(value, dt.date):
@@ -145,8 +146,8 @@ def as_date(value: Any, what: str = "date") -> dt.date:
             day = dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
         except ValueError:
             day = None
-        if day is None:
-            raise InvalidRunParams(f"{what} {value!r} is not a date; use YYYY-MM-DD")
+    if day is None:
+        raise InvalidRunParams(f"{what} {value!r} is not a date; use YYYY-MM-DD")
     if not MIN_DATE <= day <= MAX_DATE:
         raise InvalidRunParams(f"{what} {day.isoformat()} is outside {MIN_DATE}..{MAX_DATE}")
     return day
