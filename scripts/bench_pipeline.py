@@ -1,4 +1,4 @@
-"""Orchestration overhead (issue 5, item 5): one ``train_and_promote`` run under the real scheduler vs plain Python.
+"""Orchestration overhead: one ``train_and_promote`` run under the real scheduler vs plain Python.
 
 Airflow side: a temporary AIRFLOW_HOME, a PostgreSQL metadata database of its own (created here, dropped at the
 end), ``airflow db migrate``, the pool ``mlops_promotion``, then api-server (the Execution API the task processes
@@ -9,8 +9,9 @@ After one warm-up run (fails at once on an empty window; a fresh api-server answ
 "work" figure of the task's ``OUTCOME ... [work X s, peak RSS Y MB]`` log line; import/startup time = duration -
 work. Work starts at the operator's START line, so the heavy imports the library does lazily count as work.
 
-Plain side: the same library calls as the four operators (see plugins/mlops_airflow/operators/training.py), in
-one fresh Python process, timed from its start (interpreter and imports included) to its exit.
+Plain side: the library functions the four operators call (``window.check_window``, ``training.train_on_check``,
+``registry.evaluate_and_record``, ``registry.promote_evaluated``), in one fresh Python process, timed from its
+start (interpreter and imports included) to its exit.
 
 Both sides: the same lake (simulator days ingested through the library's ``ingest_day``: ~``rows`` rows in the
 28-day window), each its own fresh MLflow tracking server (SQLite store, local artifacts) seeded with the same
@@ -51,7 +52,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-DAG_ID = "train_and_promote"
 TASKS = ("check_training_window", "train_challenger", "evaluate_challenger", "promote_challenger")
 WINDOW_END = dt.date(2026, 3, 2)  # a Monday; the window is the 28 days before it (config training.window_days)
 CHAMPION_TRAIN_DAYS = 2  # the seeded champion: trained on the 2 days before the last day before the holdout
@@ -59,6 +59,8 @@ START_TIMEOUT = 300
 RUN_TIMEOUT = 3600
 IDLE_SAMPLE_S = 15
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+from mlops_airflow.names import PROMOTION_POOL  # noqa: E402 (standard library only)
+from mlops_airflow.names import TRAINING_DAG_ID as DAG_ID  # noqa: E402
 from tests.support import (  # noqa: E402 (standard library only, like this module)
     Services,
     base_env,
@@ -212,7 +214,8 @@ from mlflow import MlflowClient
 from include.mlops.config import load_config
 from include.mlops.lake import Lake
 from include.mlops.registry import evaluate, promote
-from include.mlops.training import Window, assemble_window, train_and_register
+from include.mlops.training import train_and_register
+from include.mlops.window import Window, assemble_window
 cfg = load_config(sys.argv[1]); lake = Lake.at(cfg.lake_root)
 # trained on the days just before the benchmark window's holdout and checked on the last of them, so
 # the champion never saw the holdout the challenger is compared on
@@ -249,33 +252,20 @@ def _plain_child(spec: dict[str, Any]) -> None:
     from include.mlops.config import load_config
     from include.mlops.exceptions import PromotionRejected
     from include.mlops.lake import Lake
-    from include.mlops.registry import evaluate, promote
-    from include.mlops.training import (
-        Window,
-        assemble_window,
-        check_training_frame,
-        train_and_register,
-        training_suite,
-    )
-    from include.mlops.validation import validate_frame
+    from include.mlops.registry import evaluate_and_record, promote_evaluated
+    from include.mlops.training import train_on_check
+    from include.mlops.window import check_window, resolve_window
 
     cfg = load_config(spec["config"])
     lake = Lake.at(cfg.lake_root)
-    window = Window.ending(
-        dt.date.fromisoformat(spec["window_end"]), cfg.training.window_days, cfg.training.holdout_days
-    )
+    window = resolve_window(dt.date.fromisoformat(spec["window_end"]), None, None, cfg)
+    run_key = f"{DAG_ID}/{spec['run_name']}"
     steps["import_s"] = time.perf_counter() - t
 
     # check_training_window
     t = time.perf_counter()
-    data = assemble_window(lake, cfg, window)
-    check_training_frame(data.train, data.holdout, cfg, window)
-    summary = validate_frame(data.train, training_suite(cfg))
-    if not summary.success:
-        raise SystemExit(summary.message("training window"))
-    partitions = {p["ds"]: p["content_hash"] for p in data.partitions}
+    check = check_window(lake, cfg, window).as_dict()
     steps["check_training_window"] = time.perf_counter() - t
-    del data
 
     # train_challenger (MlflowHook.client() does exactly this)
     t = time.perf_counter()
@@ -286,7 +276,6 @@ def _plain_child(spec: dict[str, Any]) -> None:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    data = assemble_window(lake, cfg, window, expected=partitions)
     tags = {
         "dag_id": DAG_ID,
         "run_id": spec["run_name"],
@@ -294,33 +283,19 @@ def _plain_child(spec: dict[str, Any]) -> None:
         "task_id": "train_challenger",
         "trigger_reason": "bench_pipeline",
     }
-    result = train_and_register(client, uri, cfg, data, window, f"{DAG_ID}/{spec['run_name']}", tags)
+    result = train_on_check(client, uri, cfg, lake, check, run_key, tags)
     steps["train_challenger"] = time.perf_counter() - t
-    del data
 
     # evaluate_challenger
     t = time.perf_counter()
-    holdout = assemble_window(lake, cfg, window, expected=partitions, holdout_only=True)
-    evaluation = evaluate(client, cfg, result.version, holdout.holdout)
-    report = json.loads(json.dumps(evaluation.as_dict(), default=str))
-    lake.write_json(
-        lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{result.version}.json"), report
-    )
+    trigger = {"run_key": run_key, "reason": "bench_pipeline"}
+    evaluation = evaluate_and_record(client, lake, cfg, check, result.version, trigger).summary()
     steps["evaluate_challenger"] = time.perf_counter() - t
 
     # promote_challenger
     t = time.perf_counter()
-    d = evaluation.decision
     try:
-        promote(
-            client,
-            cfg.model.name,
-            result.version,
-            evaluation.champion_version,
-            promote_decision=d.promote,
-            reason=d.reason,
-            actor=f"{DAG_ID}/{spec['run_name']}",
-        )
+        promote_evaluated(client, evaluation, actor=run_key)
         promoted = True
     except PromotionRejected:
         promoted = False
@@ -334,8 +309,8 @@ def _plain_child(spec: dict[str, Any]) -> None:
                 "peak_mb": peak,
                 "version": result.version,
                 "promoted": promoted,
-                "champion_before": evaluation.champion_version,
-                "reason": d.reason,
+                "champion_before": evaluation["champion_version"],
+                "reason": evaluation["reason"],
                 "rows_train": result.rows_train,
                 "rows_holdout": result.rows_holdout,
             }
@@ -564,9 +539,7 @@ def bench_pipeline(
         seeded = re.search(r"ROWS (\d+)", marker.read_text())
         figures["pipeline_rows"] = int(seeded.group(1)) if seeded else None
         procs.finish("migrate", START_TIMEOUT)
-        procs.start(
-            "pools", ["airflow", "pools", "set", "mlops_promotion", "1", "Serializes champion promotions"], af_env
-        )
+        procs.start("pools", ["airflow", "pools", "set", PROMOTION_POOL, "1", "Serializes champion promotions"], af_env)
         for side, url in mlflow_urls.items():
             procs.wait_for(
                 f"mlflow server {side}", lambda url=url: http_ok(f"{url}/health"), START_TIMEOUT, 0.5, failed_only=True

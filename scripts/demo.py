@@ -165,10 +165,10 @@ def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> 
     """Primary metric on the post-shift days, pooled, for three policies run on the same data."""
     import numpy as np
 
-    from include.mlops.evaluation import compute_metrics
+    from include.mlops.evaluation import compute_metrics, score
     from include.mlops.lake import Lake
     from include.mlops.registry import load_version
-    from include.mlops.training import build_pipeline, feature_columns, score
+    from include.mlops.training import build_pipeline, feature_columns
 
     lake = Lake.at(cfg.lake_root)
     task, target, metric = cfg.dataset.task, cfg.dataset.target, cfg.evaluation.primary_metric

@@ -292,6 +292,44 @@ class MonitorResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def retrain_conf(self, drift: DriftConfig) -> dict[str, Any]:
+        """The conf of the ``train_and_promote`` run this check triggers (when ``triggered``)."""
+        return {
+            "reason": f"drift_monitor {self.ds}: {self.reason}"[:500],
+            "window_end": self.window["end"],
+            "drift_summary": {
+                "ds": self.ds,
+                "drift_share": round(self.drift_share, 4),
+                "drifted_columns": self.drifted_columns[:20],
+                "prediction_drift": self.prediction_drift,
+                "performance": self.performance,
+                "report_uri": self.report_uri,
+            },
+            "monitoring_run_id": self.monitoring_run_id,
+            **({"window_days": drift.retrain_window_days} if drift.retrain_window_days else {}),
+            **({"holdout_days": drift.retrain_holdout_days} if drift.retrain_holdout_days else {}),
+        }
+
+    def summary(self, drift: DriftConfig) -> dict[str, Any]:
+        """Small and JSON-safe (the drift task's XCom): the outcome, and ``conf`` for the retraining trigger."""
+        from include.mlops.jsonsafe import json_safe
+
+        return json_safe(
+            {
+                "ds": self.ds,
+                "champion_version": self.champion_version,
+                "drifted": self.drifted,
+                "trigger": self.triggered,
+                "reason": self.reason,
+                "drift_share": round(self.drift_share, 4),
+                "drifted_columns": self.drifted_columns[:20],
+                "prediction_drift": self.prediction_drift,
+                "report_uri": self.report_uri,
+                "monitoring_run_id": self.monitoring_run_id,
+                "conf": self.retrain_conf(drift),
+            }
+        )
+
 
 def history_from_lake(lake: Lake, dataset: str, today: dt.date, days: int) -> dict[str, dict[str, Any]]:
     out = {}
@@ -313,9 +351,8 @@ def monitor(
     tags: dict[str, str] | None = None,
 ) -> MonitorResult:
     """The daily check for the window ending (exclusive) at ``window_end``."""
-    from include.mlops.evaluation import compute_metrics
+    from include.mlops.evaluation import compute_metrics, score
     from include.mlops.registry import champion_version, load_version
-    from include.mlops.training import score
 
     dcfg, ds = cfg.drift, window_end - dt.timedelta(days=1)
     start = window_end - dt.timedelta(days=dcfg.window_days)

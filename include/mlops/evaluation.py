@@ -1,7 +1,8 @@
 """Champion/challenger evaluation: metrics on one holdout, and the promotion decision.
 
 ``decide`` is a pure function over plain numbers, so the policy (direction, margin, guardrails,
-floor, missing champion, ties) is unit-testable without a model in sight.
+floor, missing champion, ties) is unit-testable without a model in sight. ``score`` is how every model is
+scored (training, evaluation, drift).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from include.mlops.config import EvaluationConfig, direction_of
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 
 def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -153,3 +155,10 @@ def decide(
         f"(>= {policy.min_improvement}); guardrails hold",
         **common,
     )
+
+
+def score(model: Any, frame: pd.DataFrame, task: str) -> Any:
+    """Positive-class probability for classification, the prediction for regression."""
+    if task == "classification":
+        return model.predict_proba(frame)[:, 1]
+    return model.predict(frame)

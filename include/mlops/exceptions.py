@@ -40,3 +40,7 @@ class PromotionRejected(MlopsError):
 
 class PromotionConflict(MlopsError):
     """The champion alias moved between evaluation and promotion (compare-and-set failed)."""
+
+
+class WindowInvalid(InsufficientData):
+    """The training window asked for cannot be built: the holdout is not inside it, or a check result is malformed."""

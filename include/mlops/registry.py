@@ -1,29 +1,90 @@
 """Champion/challenger through MLflow registry aliases (never stages).
 
+- ``register_version``: a trained model as a version tagged with its run key, alias ``challenger``.
 - ``champion_version``: which version the ``champion`` alias points at, or None.
 - ``evaluate``: challenger and champion scored on the same holdout; the decision is written as a JSON
-  artifact in the challenger's run and as version tags.
+  artifact in the challenger's run and as version tags; ``evaluate_and_record`` reads the checked holdout
+  first and writes the decision report to the lake too.
 - ``promote``: compare-and-set of the ``champion`` alias against the champion read at evaluation
   time. The alias is moved in one call (never deleted first), so it never points at nothing; the
-  previous champion is recorded on the new version for rollback.
+  previous champion is recorded on the new version for rollback; ``promote_evaluated`` takes the evaluation.
+- ``check_rollback_target`` / ``rollback``: move ``champion`` back to a version an evaluation blessed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.config import PipelineConfig
-from include.mlops.evaluation import Decision, compute_metrics, decide
+from include.mlops.evaluation import Decision, compute_metrics, decide, score
 from include.mlops.exceptions import PromotionConflict, PromotionRejected
-from include.mlops.training import CHALLENGER, CHAMPION, score
+from include.mlops.jsonsafe import json_safe
+from include.mlops.lake import Lake
+from include.mlops.window import assemble_window, window_from_check
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+RUN_KEY_TAG = "airflow_run_key"  # version and run tag: <dag_id>/<run_id> of the DAG run that trained it
+
+
+def find_registered(client: Any, model_name: str, run_key: str):
+    """The model version registered for ``run_key`` before (a retry or re-run), or None."""
+    found = client.search_model_versions(f"name = '{model_name}' and tags.{RUN_KEY_TAG} = '{run_key}'")
+    return sorted(found, key=lambda v: int(v.version))[0] if found else None
+
+
+def ensure_registered_model(client: Any, model_name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        try:
+            client.create_registered_model(
+                model_name, description="Managed by the Airflow MLOps DAGs: aliases champion/challenger."
+            )
+        except MlflowException as exc:  # created concurrently
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+                raise
+
+
+def register_version(
+    client: Any, cfg: PipelineConfig, run_id: str, model_uri: str, run_key: str, tags: dict[str, str]
+) -> Any:
+    """Register ``model_uri`` of ``run_id`` as a version tagged with ``run_key`` and point ``challenger`` at it;
+    two tries registering at once converge on the lowest version of the run key."""
+    ensure_registered_model(client, cfg.model.name)
+    # MLflow 3 logged models live at models:/<model_id>; a tracking server requires the id with the source
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/") else None
+    version = client.create_model_version(
+        cfg.model.name, source=model_uri, run_id=run_id, tags={RUN_KEY_TAG: run_key, **tags}, model_id=model_id
+    )
+    # Two tries of one run can register at once (a retry beside an orphaned try whose worker died): each
+    # keeps the lowest version of the run key and deletes its own if it is not that one, so both converge.
+    first = find_registered(client, cfg.model.name, run_key)
+    if first is not None and str(first.version) != str(version.version):
+        log.warning(
+            "%s version %s duplicates version %s of run key %s (a concurrent try); deleting it",
+            cfg.model.name,
+            version.version,
+            first.version,
+            run_key,
+        )
+        client.delete_model_version(cfg.model.name, version.version)
+        version = first
+    client.set_registered_model_alias(cfg.model.name, CHALLENGER, version.version)
+    return version
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -112,7 +173,7 @@ def evaluate(
     )
     version = client.get_model_version(name, challenger)
     if version.run_id:
-        record = _json_clean(evaluation.as_dict()) | ({"trigger": trigger} if trigger is not None else {})
+        record = json_safe(evaluation.as_dict()) | ({"trigger": trigger} if trigger is not None else {})
         client.log_dict(version.run_id, record, f"evaluation/decision_v{challenger}.json")
         for key, value in chal_metrics.items():
             if math.isfinite(value):
@@ -178,16 +239,47 @@ def _already_champion(
     )
 
 
-def _json_clean(value: Any) -> Any:
-    import math
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """An evaluation and where its report went: ``report`` is what ``key`` in the lake holds (``uri``)."""
 
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_clean(v) for v in value]
-    return value
+    evaluation: Evaluation
+    report: dict[str, Any]
+    key: str
+    uri: str
+
+    def summary(self) -> dict[str, Any]:
+        """What the promotion needs, small and JSON-safe (the evaluate task's XCom)."""
+        e, d = self.evaluation, self.evaluation.decision
+        return {
+            "model_name": e.model_name,
+            "challenger_version": e.challenger_version,
+            "champion_version": e.champion_version,
+            "promote": d.promote,
+            "reason": d.reason,
+            "primary_metric": d.primary_metric,
+            "challenger_value": self.report["decision"]["challenger_value"],
+            "champion_value": self.report["decision"]["champion_value"],
+            "report_uri": self.uri,
+        }
+
+
+def evaluate_and_record(
+    client: Any, lake: Lake, cfg: PipelineConfig, check: dict[str, Any], challenger: str, trigger: dict[str, Any]
+) -> EvaluationRecord:
+    """``evaluate`` ``challenger`` on the holdout of ``check`` (a ``check_window`` result: exactly the partitions
+    it validated, else ``InsufficientData``) and write the decision, with ``trigger``, to the lake under
+    ``reports/promotion/``. A re-run for a version that is already champion keeps the report it was promoted on."""
+    window = window_from_check(check)
+    holdout = assemble_window(lake, cfg, window, expected=check["partitions"], holdout_only=True)
+    evaluation = evaluate(client, cfg, challenger, holdout.holdout, trigger=trigger)
+    report = json_safe(evaluation.as_dict()) | {"trigger": trigger}
+    key = lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{challenger}.json")
+    if evaluation.already_champion and lake.storage.exists(key):
+        uri = lake.storage.uri(key)
+    else:
+        uri = lake.write_json(key, report)
+    return EvaluationRecord(evaluation, report, key, uri)
 
 
 @dataclass(frozen=True)
@@ -264,6 +356,19 @@ def promote(
     return PromotionResult(model_name, challenger, current, now)
 
 
+def promote_evaluated(client: Any, evaluation: Mapping[str, Any], *, actor: str) -> PromotionResult:
+    """``promote`` as an ``EvaluationRecord.summary()`` (the evaluate task's result) decided it."""
+    return promote(
+        client,
+        evaluation["model_name"],
+        evaluation["challenger_version"],
+        evaluation["champion_version"],
+        promote_decision=bool(evaluation["promote"]),
+        reason=evaluation["reason"],
+        actor=actor,
+    )
+
+
 def _after_alias_moved(client: Any, model_name: str, champion: str, previous: str | None) -> None:
     """Status tags on the new and the previous champion, and the history rollback reads."""
     client.set_model_version_tag(model_name, champion, "promotion.status", "champion")
@@ -312,6 +417,38 @@ def rollback_target(client: Any, model_name: str, target: str | None) -> tuple[s
     return current, target
 
 
+# A rollback target is checked with a short MLflow client retry budget: a bad target must fail in seconds, not
+# after the client's default ~7 retries with exponential backoff (minutes), and before the pool slot is taken.
+SHORT_MLFLOW_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+@contextlib.contextmanager
+def short_mlflow_retries() -> Iterator[None]:
+    """The MLflow client reads these variables on every request; set them for the block only."""
+    saved = {k: os.environ.get(k) for k in SHORT_MLFLOW_RETRIES}
+    os.environ.update(SHORT_MLFLOW_RETRIES)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_rollback_target(client: Any, model_name: str, target: str | None) -> tuple[str, str]:
+    """``rollback_target`` with the short retry budget: a missing or ineligible target (``PromotionRejected``)
+    or an unreachable server is known in seconds."""
+    with short_mlflow_retries():
+        return rollback_target(client, model_name, target)
+
+
 def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
     """Move ``champion`` back to ``target`` (default: the champion the current one replaced).
 
@@ -348,12 +485,22 @@ def _history(client: Any, model_name: str, newest: str) -> str:
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "RUN_KEY_TAG",
+    "SHORT_MLFLOW_RETRIES",
     "Evaluation",
+    "EvaluationRecord",
     "PromotionResult",
     "champion_version",
+    "check_rollback_target",
+    "ensure_registered_model",
     "evaluate",
+    "evaluate_and_record",
+    "find_registered",
     "is_not_found",
     "promote",
+    "promote_evaluated",
+    "register_version",
     "rollback",
     "rollback_target",
+    "short_mlflow_retries",
 ]

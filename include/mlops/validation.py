@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.exceptions import ConfigError
+from include.mlops.jsonsafe import json_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,16 +207,6 @@ def derive_suite(
     return {"name": name, "meta": meta, "expectations": exps}
 
 
-def _json_safe(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSummary:
     """Run ``suite`` against ``frame`` and summarise what failed."""
     import logging
@@ -271,11 +261,11 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSumm
                 expectation=cfg.type,
                 column=cfg.kwargs.get("column"),
                 unexpected_count=res.get("unexpected_count"),
-                unexpected_percent=_json_safe(res.get("unexpected_percent")),
-                observed=_json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
-                sample=[_json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
+                unexpected_percent=json_safe(res.get("unexpected_percent")),
+                observed=json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
+                sample=[json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
                 error=error,
-                allowed=_json_safe(list(allowed)) if allowed is not None else None,
+                allowed=json_safe(list(allowed)) if allowed is not None else None,
             )
         )
     return ValidationSummary(

@@ -1,4 +1,4 @@
-"""Helpers shared by the operators: which day a run works on, the config, the lake, log lines.
+"""Helpers shared by the operators: which day a run works on, the run key, the MLflow tags of a run.
 
 Dates outside 2000-01-01..2100-12-31 or not ``YYYY-MM-DD`` raise ``InvalidRunParams``: the task fails
 without retry. A run's day comes from its data interval, so backfills and re-runs work on the days they name and
@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from include.mlops.config import PipelineConfig
 
 
 def _as_date(value: Any) -> dt.date:
@@ -59,16 +57,3 @@ def airflow_tags(context: Context) -> dict[str, str]:
         "logical_date": logical.isoformat() if logical is not None else "none",
         "task_id": context["task"].task_id,
     }
-
-
-def load_pipeline_config() -> PipelineConfig:
-    from include.mlops.config import load_config
-
-    return load_config()
-
-
-def json_safe(value: Any) -> Any:
-    """Round-trip through JSON so XCom holds plain types only."""
-    import json
-
-    return json.loads(json.dumps(value, default=str))

@@ -67,7 +67,8 @@ def _publish_clean(lake: Lake, dataset: str, days) -> None:
 
 def _seed_champion(cfg, lake: Lake, client, tracking_uri: str) -> str:
     from include.mlops.registry import evaluate, promote
-    from include.mlops.training import Window, assemble_window, train_and_register
+    from include.mlops.training import train_and_register
+    from include.mlops.window import Window, assemble_window
 
     window = Window.ending(CLEAN_BEFORE[-1] + dt.timedelta(days=1), len(CLEAN_BEFORE), 3)
     data = assemble_window(lake, cfg, window)

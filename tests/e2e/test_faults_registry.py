@@ -96,7 +96,8 @@ def world(tmp_path_factory, server):
 
     from include.mlops.config import load_config
     from include.mlops.simulator import generate_day
-    from include.mlops.training import Window, assemble_window, train_and_register
+    from include.mlops.training import train_and_register
+    from include.mlops.window import Window, assemble_window
     from tests.e2e.conftest import ROOT
 
     root = tmp_path_factory.mktemp("faults-registry")
@@ -128,7 +129,7 @@ def case(world, server, make_config, monkeypatch, request):
     from mlflow import MlflowClient
 
     from include.mlops.registry import evaluate, promote
-    from include.mlops.training import RUN_KEY_TAG, ensure_registered_model
+    from include.mlops.registry import RUN_KEY_TAG, ensure_registered_model
 
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "http", "host": server.url}))
     # MLflow retries a refused connection 7 times with backoff (~4 min a request) by default; the outage is
@@ -248,13 +249,13 @@ def test_a_crash_between_registering_and_promoting_then_a_rerun_converges(case, 
     with ChampionWatcher(case.server.url, case.name) as watcher:
         with monkeypatch.context() as crash:
             if crash_point == "after_registering":
-                register = training._register
+                register = training.register_version
 
                 def register_then_crash(*args, **kwargs):
                     version = register(*args, **kwargs)
                     raise SimulatedCrash(f"worker died after registering version {version.version}")
 
-                crash.setattr(training, "_register", register_then_crash)
+                crash.setattr(training, "register_version", register_then_crash)
                 crash.setattr(dags["train_and_promote"].get_task("train_challenger"), "retries", 0)
             else:
                 set_alias = MlflowClient.set_registered_model_alias

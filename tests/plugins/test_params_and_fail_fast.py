@@ -16,7 +16,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
-from mlops_airflow.operators.base import ChampionMoved
+from mlops_airflow.operators.base import RollbackTargetRefused
 from mlops_airflow.params import InvalidRunParams, as_date, as_version
 
 DAY = dt.date(2026, 3, 4)
@@ -103,7 +103,7 @@ def test_evaluation_records_the_trigger_verbatim_in_the_decision_json(make_confi
         task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK, reason=reason, drift_summary=summary
     )
     with (
-        mock.patch("include.mlops.training.assemble_window"),
+        mock.patch("include.mlops.registry.assemble_window"),
         mock.patch("include.mlops.registry.evaluate", return_value=evaluation) as evaluate,
         mock.patch.object(MlflowHook, "client"),
     ):
@@ -185,7 +185,7 @@ def test_an_unknown_challenger_version_fails_at_once(make_config, no_mlflow_ui):
     make_config()
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="99", window_check=WINDOW_CHECK)
     with (
-        mock.patch("include.mlops.training.assemble_window"),
+        mock.patch("include.mlops.registry.assemble_window"),
         mock.patch(
             "include.mlops.registry.evaluate", side_effect=_not_found("Model Version (name=m, version=99) not found")
         ),
@@ -260,8 +260,8 @@ def _check(target):
 @pytest.mark.parametrize(
     ("target", "error", "message"),
     [
-        ("99", ChampionMoved, "has no version 99"),
-        ("6", ChampionMoved, "never blessed"),
+        ("99", RollbackTargetRefused, "has no version 99"),
+        ("6", RollbackTargetRefused, "never blessed"),
         ("9" * 40, InvalidRunParams, "not a model version"),
         ("3\n", InvalidRunParams, "not a model version"),
         (40, InvalidRunParams, "not a model version"),
@@ -330,7 +330,7 @@ def test_the_short_budget_bounds_a_real_mlflow_client_against_a_failing_server()
     from mlflow.exceptions import MlflowException
 
     from include.mlops.registry import is_not_found
-    from mlops_airflow.operators.training import short_mlflow_retries
+    from include.mlops.registry import short_mlflow_retries
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
     threading.Thread(target=server.serve_forever, daemon=True).start()

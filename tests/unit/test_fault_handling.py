@@ -13,7 +13,7 @@ from include.mlops.exceptions import InsufficientData, PromotionConflict, Source
 from include.mlops.lake import CorruptPartition, Lake
 from include.mlops.registry import champion_version, evaluate, promote
 from include.mlops.simulator import generate_day
-from include.mlops.training import Window, assemble_window
+from include.mlops.window import Window, assemble_window
 
 DAY = dt.date(2026, 3, 2)
 
@@ -227,7 +227,8 @@ def test_re_evaluating_the_current_champion_replays_its_blessing_and_records_not
 
 
 def test_a_retry_closes_the_mlflow_run_an_earlier_attempt_left_running(make_config, mlflow_client, mlflow_uri):
-    from include.mlops.training import RUN_KEY_TAG, train_and_register
+    from include.mlops.registry import RUN_KEY_TAG
+    from include.mlops.training import train_and_register
 
     cfg = make_config(dataset={"name": "t"}, training={"min_rows": 200})
     lake = Lake.at(cfg.lake_root)

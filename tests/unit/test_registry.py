@@ -8,7 +8,8 @@ from include.mlops.exceptions import PromotionConflict, PromotionRejected
 from include.mlops.ingest import ingest_day
 from include.mlops.lake import Lake
 from include.mlops.registry import champion_version, evaluate, promote
-from include.mlops.training import Window, assemble_window, train_and_register
+from include.mlops.training import train_and_register
+from include.mlops.window import Window, assemble_window
 
 END = dt.date(2026, 3, 9)
 
@@ -147,12 +148,12 @@ def test_a_former_champion_stays_eligible_for_rollback_after_a_later_re_evaluati
 
 def test_two_tries_registering_one_run_key_at_once_converge_on_one_version(two_versions, mlflow_client):
     """An orphaned try (its worker died) and the retry both register: the later one keeps the first."""
-    from include.mlops.training import RUN_KEY_TAG, _register
+    from include.mlops.registry import RUN_KEY_TAG, register_version
 
     cfg, _, v1, _ = two_versions
     first = mlflow_client.get_model_version(cfg.model.name, v1)
     # the retry logs its own model and registers it while v1 (same run key, the orphan's) already exists
-    kept = _register(mlflow_client, cfg, first.run_id, first.source, "k/1", {})
+    kept = register_version(mlflow_client, cfg, first.run_id, first.source, "k/1", {})
     assert str(kept.version) == str(v1)
     versions = mlflow_client.search_model_versions(f"name = '{cfg.model.name}' and tags.{RUN_KEY_TAG} = 'k/1'")
     assert [str(v.version) for v in versions] == [str(v1)]

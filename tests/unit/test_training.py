@@ -7,15 +7,9 @@ import pytest
 from include.mlops.exceptions import InsufficientData
 from include.mlops.ingest import ingest_day
 from include.mlops.lake import Lake
-from include.mlops.training import (
-    Window,
-    assemble_window,
-    build_pipeline,
-    check_training_frame,
-    feature_columns,
-    find_registered,
-    train_and_register,
-)
+from include.mlops.registry import find_registered
+from include.mlops.training import build_pipeline, feature_columns, train_and_register
+from include.mlops.window import Window, assemble_window, check_training_frame
 
 END = dt.date(2026, 3, 11)
 

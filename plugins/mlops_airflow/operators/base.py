@@ -37,8 +37,13 @@ class TrainingDataRejected(AirflowFailException):
 
 
 class ChampionMoved(AirflowFailException):
-    """The champion alias could not be moved as asked (it moved since evaluation, or the rollback target
-    is not eligible). Not retried: the message says what to do."""
+    """The champion moved after the challenger was evaluated against it, so it was not promoted (the
+    compare-and-set lost). Not retried: the message says what to do."""
+
+
+class RollbackTargetRefused(AirflowFailException):
+    """A rollback was refused and nothing moved: there is no champion, or the target version does not exist
+    or was never blessed by an evaluation nor champion before. Not retried: the message says what to do."""
 
 
 def _with_outcome(execute: Callable) -> Callable:

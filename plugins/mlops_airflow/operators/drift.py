@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_airflow import links
+from mlops_airflow.names import TRAINING_DAG_ID
 from mlops_airflow.operators.base import MlopsOperator
-from mlops_airflow.runtime import airflow_tags, json_safe, window_end
+from mlops_airflow.runtime import airflow_tags, window_end
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-TRAINING_DAG_ID = "train_and_promote"
 
 
 class DriftDataMissing(AirflowFailException):
@@ -85,33 +84,4 @@ class DriftCheckOperator(MlopsOperator):
             "TRIGGER RETRAINING" if result.triggered else ("DRIFT" if result.drifted else "NO DRIFT"),
             result.reason,
         )
-        reason = f"drift_monitor {result.ds}: {result.reason}"[:500]
-        return json_safe(
-            {
-                "ds": result.ds,
-                "champion_version": result.champion_version,
-                "drifted": result.drifted,
-                "trigger": result.triggered,
-                "reason": result.reason,
-                "drift_share": round(result.drift_share, 4),
-                "drifted_columns": result.drifted_columns[:20],
-                "prediction_drift": result.prediction_drift,
-                "report_uri": result.report_uri,
-                "monitoring_run_id": result.monitoring_run_id,
-                "conf": {
-                    "reason": reason,
-                    "window_end": result.window["end"],
-                    "drift_summary": {
-                        "ds": result.ds,
-                        "drift_share": round(result.drift_share, 4),
-                        "drifted_columns": result.drifted_columns[:20],
-                        "prediction_drift": result.prediction_drift,
-                        "performance": result.performance,
-                        "report_uri": result.report_uri,
-                    },
-                    "monitoring_run_id": result.monitoring_run_id,
-                    **({"window_days": cfg.drift.retrain_window_days} if cfg.drift.retrain_window_days else {}),
-                    **({"holdout_days": cfg.drift.retrain_holdout_days} if cfg.drift.retrain_holdout_days else {}),
-                },
-            }
-        )
+        return result.summary(cfg.drift)

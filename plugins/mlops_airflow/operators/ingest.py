@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_airflow import links
 from mlops_airflow.operators.base import BatchQuarantined, CuratedDayNotMoved, MlopsOperator
-from mlops_airflow.runtime import json_safe, partition_day
+from mlops_airflow.runtime import partition_day
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -64,6 +64,7 @@ class GxValidateBatchOperator(DailyPartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import CuratedDayKept, DataValidationFailed
         from include.mlops.ingest import validate_landed
+        from include.mlops.jsonsafe import json_safe
         from include.mlops.validation import FailedExpectation
 
         day = partition_day(context, self.ds)

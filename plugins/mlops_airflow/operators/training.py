@@ -8,22 +8,20 @@ operator has to undo a template's rendering.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_airflow import links
-from mlops_airflow.operators.base import ChampionMoved, MlopsOperator, TrainingDataRejected
+from mlops_airflow.operators.base import ChampionMoved, MlopsOperator, RollbackTargetRefused, TrainingDataRejected
 from mlops_airflow.params import InvalidRunParams, as_version
-from mlops_airflow.runtime import airflow_tags, json_safe, run_key, window_end
+from mlops_airflow.runtime import airflow_tags, run_key, window_end
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from include.mlops.training import Window
+    from include.mlops.window import Window
 
 
 class ModelVersionMissing(AirflowFailException):
@@ -31,14 +29,13 @@ class ModelVersionMissing(AirflowFailException):
 
 
 def _window_from(check: Any) -> Window:
-    import datetime as dt
+    from include.mlops.exceptions import InsufficientData
+    from include.mlops.window import window_from_check
 
-    from include.mlops.training import Window
-
-    if not isinstance(check, dict) or "window" not in check:
-        raise TrainingDataRejected(f"window_check must be the check task's result, got {check!r}")
-    w = check["window"]
-    return Window(*(dt.date.fromisoformat(w[k]) for k in ("start", "holdout_start", "end")))
+    try:
+        return window_from_check(check)
+    except InsufficientData as exc:
+        raise TrainingDataRejected(str(exc)) from None
 
 
 def _text(value: Any, name: str) -> str:
@@ -50,7 +47,7 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _count(value: Any, default: int, name: str) -> int:
+def _count(value: Any, default: int | None, name: str) -> int | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
@@ -81,51 +78,35 @@ class CheckTrainingWindowOperator(MlopsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import InsufficientData
-        from include.mlops.training import Window, assemble_window, check_training_frame, training_suite
-        from include.mlops.validation import validate_frame
+        from include.mlops.window import check_window, resolve_window
 
         cfg = self.config
-        days = _count(self.window_days, cfg.training.window_days, "window_days")
-        holdout = _count(self.holdout_days, cfg.training.holdout_days, "holdout_days")
-        if not 1 <= holdout < days:
-            raise TrainingDataRejected(f"holdout_days={holdout} must be at least 1 and less than window_days={days}")
-        window = Window.ending(window_end(context, self.window_end), days, holdout)
-        self.begin(
-            "check training window %s..%s (holdout from %s) of %s",
-            window.start,
-            window.end,
-            window.holdout_start,
-            cfg.dataset.name,
-        )
+        days = _count(self.window_days, None, "window_days")
+        holdout = _count(self.holdout_days, None, "holdout_days")
         try:
-            data = assemble_window(self.lake, cfg, window)
-            check_training_frame(data.train, data.holdout, cfg, window)
+            window = resolve_window(window_end(context, self.window_end), days, holdout, cfg)
+            self.begin(
+                "check training window %s..%s (holdout from %s) of %s",
+                window.start,
+                window.end,
+                window.holdout_start,
+                cfg.dataset.name,
+            )
+            check = check_window(self.lake, cfg, window)
         except InsufficientData as exc:
             raise TrainingDataRejected(str(exc)) from None
-        summary = validate_frame(data.train, training_suite(cfg))
-        if not summary.success:
-            raise TrainingDataRejected(summary.message(f"training window {window.start}..{window.holdout_start}"))
-        if data.missing_days:
+        if check.missing_days:
             self.log.warning(
-                "days without a curated partition (quarantined or not ingested): %s", ", ".join(data.missing_days)
+                "days without a curated partition (quarantined or not ingested): %s", ", ".join(check.missing_days)
             )
         self.outcome(
             "window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
-            len(data.train),
-            len(data.holdout),
-            len(data.partitions),
-            data.content_hash[:12],
+            check.rows_train,
+            check.rows_holdout,
+            len(check.partitions),
+            check.content_hash[:12],
         )
-        return json_safe(
-            {
-                "window": window.as_dict(),
-                "partitions": {p["ds"]: p["content_hash"] for p in data.partitions},
-                "missing_days": data.missing_days,
-                "rows_train": len(data.train),
-                "rows_holdout": len(data.holdout),
-                "content_hash": data.content_hash,
-            }
-        )
+        return check.as_dict()
 
 
 class TrainModelOperator(MlopsOperator):
@@ -156,7 +137,8 @@ class TrainModelOperator(MlopsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import InsufficientData
-        from include.mlops.training import assemble_window, train_and_register
+        from include.mlops.jsonsafe import json_safe
+        from include.mlops.training import train_on_check
 
         cfg = self.config
         check = self.window_check
@@ -176,17 +158,22 @@ class TrainModelOperator(MlopsOperator):
             key,
             reason,
         )
-        try:
-            data = assemble_window(self.lake, cfg, window, expected=check["partitions"])
-        except InsufficientData as exc:
-            raise TrainingDataRejected(str(exc)) from None
-        client = self.mlflow_hook.client()
         tags = airflow_tags(context) | {"trigger_reason": reason}
         if monitoring_run_id:
             tags["triggered_by_monitoring_run"] = monitoring_run_id
-        result = train_and_register(client, self.mlflow_hook.tracking_uri, cfg, data, window, key, tags)
-        if self.drift_summary is not None:  # again on a reused run: the same content
-            client.log_dict(result.run_id, self.drift_summary, "trigger/drift_summary.json")
+        try:
+            result = train_on_check(
+                self.mlflow_hook.client(),
+                self.mlflow_hook.tracking_uri,
+                cfg,
+                self.lake,
+                check,
+                key,
+                tags,
+                drift_summary=self.drift_summary,
+            )
+        except InsufficientData as exc:  # a checked partition changed or vanished: a retry would read the same
+            raise TrainingDataRejected(str(exc)) from None
         self.link_mlflow_run(result.run_id)
         self.link_model_version(result.model_name, result.version)
         primary = f"holdout_{cfg.evaluation.primary_metric}"
@@ -222,7 +209,8 @@ class EvaluateChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.registry import evaluate, is_not_found
+        from include.mlops.exceptions import InsufficientData
+        from include.mlops.registry import evaluate_and_record, is_not_found
 
         cfg = self.config
         window = _window_from(self.window_check)
@@ -237,49 +225,26 @@ class EvaluateChallengerOperator(MlopsOperator):
             window.holdout_start,
             window.end,
         )
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.training import assemble_window
-
         try:
-            holdout = assemble_window(
-                self.lake, cfg, window, expected=self.window_check["partitions"], holdout_only=True
-            )
+            record = evaluate_and_record(self.mlflow_hook.client(), self.lake, cfg, self.window_check, version, trigger)
         except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
             raise TrainingDataRejected(str(exc)) from None
-        try:
-            evaluation = evaluate(self.mlflow_hook.client(), cfg, version, holdout.holdout, trigger=trigger)
         except Exception as exc:
             if is_not_found(exc):
                 raise ModelVersionMissing(f"{cfg.model.name} version {version} is not in the registry: {exc}") from None
             raise
-        report = json_safe(evaluation.as_dict()) | {"trigger": trigger}
-        key = self.lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{version}.json")
-        if evaluation.already_champion and self.lake.storage.exists(key):  # keep the report it was promoted on
-            uri = self.lake.storage.uri(key)
-        else:
-            uri = self.lake.write_json(key, report)
         self.link_model_version(cfg.model.name, version)
-        self.link_report(key)
-        d = evaluation.decision
+        self.link_report(record.key)
+        d = record.evaluation.decision
         self.outcome(
             "%s version %s vs champion %s: %s (report %s)",
             "BLESSED" if d.promote else "REJECTED",
             version,
-            evaluation.champion_version or "none",
+            record.evaluation.champion_version or "none",
             d.reason,
-            uri,
+            record.uri,
         )
-        return {
-            "model_name": evaluation.model_name,
-            "challenger_version": version,
-            "champion_version": evaluation.champion_version,
-            "promote": d.promote,
-            "reason": d.reason,
-            "primary_metric": d.primary_metric,
-            "challenger_value": report["decision"]["challenger_value"],
-            "champion_value": report["decision"]["champion_value"],
-            "report_uri": uri,
-        }
+        return record.summary()
 
 
 class PromoteChallengerOperator(MlopsOperator):
@@ -299,7 +264,7 @@ class PromoteChallengerOperator(MlopsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import PromotionConflict, PromotionRejected
-        from include.mlops.registry import promote
+        from include.mlops.registry import promote_evaluated
 
         ev = self.evaluation
         if not isinstance(self.dry_run, bool):
@@ -317,15 +282,7 @@ class PromoteChallengerOperator(MlopsOperator):
             raise AirflowSkipException(f"dry run: champion untouched ({ev['reason']})")
         actor = f"{context['dag'].dag_id}/{context['run_id']}"
         try:
-            result = promote(
-                self.mlflow_hook.client(),
-                name,
-                version,
-                expected,
-                promote_decision=bool(ev["promote"]),
-                reason=ev["reason"],
-                actor=actor,
-            )
+            result = promote_evaluated(self.mlflow_hook.client(), ev, actor=actor)
         except PromotionRejected as exc:
             self.outcome("REJECTED %s", exc)
             raise AirflowSkipException(str(exc)) from None
@@ -338,31 +295,6 @@ class PromoteChallengerOperator(MlopsOperator):
             result.previous_champion or "none",
         )
         return result.as_dict()
-
-
-# A rollback target is checked with a short MLflow client retry budget: a bad target must fail in seconds, not
-# after the client's default ~7 retries with exponential backoff (minutes), and before the pool slot is taken.
-SHORT_MLFLOW_RETRIES = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
-
-
-@contextlib.contextmanager
-def short_mlflow_retries() -> Iterator[None]:
-    """The MLflow client reads these variables on every request; set them for the block only."""
-    saved = {k: os.environ.get(k) for k in SHORT_MLFLOW_RETRIES}
-    os.environ.update(SHORT_MLFLOW_RETRIES)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _rollback_target(value: Any) -> str | None:
@@ -379,8 +311,9 @@ class CheckRollbackTargetOperator(MlopsOperator):
     """Before a rollback waits for the promotion pool: is there a champion, does the target (default: the
     previous champion) exist, and is it eligible (blessed by an evaluation or champion before)?
 
-    Reads the registry with a short MLflow retry budget (``SHORT_MLFLOW_RETRIES``). A malformed target fails
-    with ``InvalidRunParams``, a missing or ineligible one with ``ChampionMoved``: neither is retried. MLflow
+    Reads the registry with a short MLflow retry budget (``include.mlops.registry.SHORT_MLFLOW_RETRIES``). A
+    malformed target fails with ``InvalidRunParams``, a missing or ineligible one with ``RollbackTargetRefused``:
+    neither is retried. MLflow
     being unreachable is (Airflow's retries). Returns the champion now and the version it would restore."""
 
     template_fields: Sequence[str] = ("target_version",)
@@ -396,13 +329,12 @@ class CheckRollbackTargetOperator(MlopsOperator):
         target = _rollback_target(self.target_version)
         self.begin("check the rollback target of %s: %s", name, target or "the previous champion")
         from include.mlops.exceptions import PromotionRejected
-        from include.mlops.registry import rollback_target
+        from include.mlops.registry import check_rollback_target
 
-        with short_mlflow_retries():
-            try:
-                current, resolved = rollback_target(self.mlflow_hook.client(), name, target)
-            except PromotionRejected as exc:
-                raise ChampionMoved(str(exc)) from None
+        try:
+            current, resolved = check_rollback_target(self.mlflow_hook.client(), name, target)
+        except PromotionRejected as exc:
+            raise RollbackTargetRefused(str(exc)) from None
         self.link_model_version(name, resolved)
         self.outcome("ELIGIBLE: %s version %s can replace champion %s", name, resolved, current)
         return {"model_name": name, "champion_version": current, "target_version": resolved}
@@ -436,7 +368,7 @@ class RollbackChampionOperator(MlopsOperator):
         try:
             result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=reason)
         except PromotionRejected as exc:
-            raise ChampionMoved(str(exc)) from None
+            raise RollbackTargetRefused(str(exc)) from None
         self.link_model_version(name, result.champion_version)
         self.outcome(
             "CHAMPION of %s is now version %s (was %s)", name, result.champion_version, result.previous_champion

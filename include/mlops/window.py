@@ -1,0 +1,229 @@
+"""The training window: which curated days a run trains and holds out on, read and checked.
+
+``check_window`` is what the ``check_training_window`` task does: read the window's curated partitions, refuse a
+too-small or degenerate frame, validate it with ``training_suite`` and return the exact partitions (with content
+hashes) that training and evaluation must read again (``window_from_check``, ``assemble_window(expected=...)``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from include.mlops.config import PipelineConfig
+from include.mlops.exceptions import InsufficientData, WindowInvalid
+from include.mlops.jsonsafe import json_safe
+from include.mlops.lake import CorruptPartition, Lake
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a training run uses: train on [start, holdout_start), hold out [holdout_start, end)."""
+
+    start: dt.date
+    holdout_start: dt.date
+    end: dt.date  # exclusive
+
+    @classmethod
+    def ending(cls, end: dt.date, window_days: int, holdout_days: int) -> Window:
+        return cls(end - dt.timedelta(days=window_days), end - dt.timedelta(days=holdout_days), end)
+
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "start": self.start.isoformat(),
+            "holdout_start": self.holdout_start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    partitions: list[dict[str, Any]]  # ds, rows, content_hash, uri: exactly what was read
+    missing_days: list[str]
+    content_hash: str
+
+
+def assemble_window(
+    lake: Lake,
+    cfg: PipelineConfig,
+    window: Window,
+    columns: list[str] | None = None,
+    expected: dict[str, str] | None = None,
+    holdout_only: bool = False,
+) -> TrainingData:
+    """Read the curated partitions of ``window``. Quarantined or missing days are skipped and reported.
+
+    ``expected`` (ds -> content hash, from an earlier check) pins the exact partitions: a partition
+    that changed or vanished since then raises instead of silently training on other data.
+    """
+    import pandas as pd
+
+    dataset = cfg.dataset.name
+    available = set(lake.list_partitions("curated", dataset))
+    frames, partitions, missing = [], [], []
+    days = window.days()
+    if holdout_only:
+        days = [d for d in days if d >= window.holdout_start]
+    for day in days:
+        ds = day.isoformat()
+        if expected is not None and ds not in expected:
+            missing.append(ds)
+            continue
+        if ds not in available:
+            if expected is not None:
+                raise InsufficientData(
+                    f"curated partition {dataset} ds={ds} was checked but is gone; re-run the whole DAG run"
+                )
+            missing.append(ds)
+            continue
+        try:
+            frame, info = lake.read_partition_with_info("curated", dataset, ds, columns=columns)
+        except CorruptPartition as exc:
+            if expected is not None and exc.content_hash != expected[ds]:
+                raise InsufficientData(_changed(dataset, ds, expected[ds], exc.content_hash)) from None
+            raise InsufficientData(
+                f"curated partition {dataset} ds={ds} cannot be trained on: {exc}; then re-run this DAG run"
+            ) from None
+        if expected is not None and info.content_hash != expected[ds]:
+            raise InsufficientData(_changed(dataset, ds, expected[ds], info.content_hash))
+        frame["__ds"] = ds
+        frames.append(frame)
+        partitions.append({"ds": ds, "rows": info.rows, "content_hash": info.content_hash, "uri": info.uri})
+    if not frames and not holdout_only:
+        raise InsufficientData(
+            f"no curated partitions of {dataset!r} between {window.start} and {window.end} (exclusive); "
+            "run or backfill ingest_and_validate for those days first"
+        )
+    if not frames:
+        raise InsufficientData(
+            f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
+        )
+    data = pd.concat(frames, ignore_index=True)
+    holdout_mask = data["__ds"] >= window.holdout_start.isoformat()
+    train = data.loc[~holdout_mask].drop(columns="__ds").reset_index(drop=True)
+    holdout = data.loc[holdout_mask].drop(columns="__ds").reset_index(drop=True)
+    digest = hashlib.sha256(json.dumps([(p["ds"], p["content_hash"]) for p in partitions]).encode()).hexdigest()
+    return TrainingData(train, holdout, partitions, missing, digest)
+
+
+def _changed(dataset: str, ds: str, pinned: str, now: str) -> str:
+    return (
+        f"curated partition {dataset} ds={ds} changed after it was checked (hash {pinned[:12]} -> {now[:12]}); "
+        "nothing was trained on it. Re-run the whole DAG run so the check task validates the new content"
+    )
+
+
+def check_training_frame(train: pd.DataFrame, holdout: pd.DataFrame, cfg: PipelineConfig, window: Window) -> None:
+    """Refuse to train on too little data or on a degenerate label, with a message that says what to do."""
+    target = cfg.dataset.target
+    if len(train) < cfg.training.min_rows:
+        raise InsufficientData(
+            f"only {len(train)} training rows between {window.start} and {window.holdout_start} "
+            f"(training.min_rows={cfg.training.min_rows}); backfill more days or widen window_days"
+        )
+    if holdout.empty:
+        raise InsufficientData(
+            f"no holdout rows between {window.holdout_start} and {window.end}; "
+            "ingest those days or lower training.holdout_days"
+        )
+    for name, frame in (("training", train), ("holdout", holdout)):
+        if frame[target].isna().any():
+            raise InsufficientData(
+                f"{name} frame has {int(frame[target].isna().sum())} rows without a {target!r} label"
+            )
+    if cfg.dataset.task == "classification" and train[target].nunique() < 2:
+        raise InsufficientData(
+            f"training frame has a single class in {target!r} ({train[target].iloc[0]!r}); "
+            "a classifier needs both classes: widen window_days"
+        )
+
+
+def training_suite(cfg: PipelineConfig) -> dict[str, Any]:
+    """The GX suite a training frame must pass: enough rows, every row labelled, labels of the right kind."""
+    target = cfg.dataset.target
+    exps: list[dict[str, Any]] = [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": cfg.training.min_rows}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": target}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
+    ]
+    if cfg.dataset.task == "classification":
+        exps.append(
+            {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}}
+        )
+        exps.append(
+            {"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": target, "min_value": 2}}
+        )
+    return {"name": f"{cfg.dataset.name}_training_frame", "expectations": exps}
+
+
+def resolve_window(end: dt.date, window_days: int | None, holdout_days: int | None, cfg: PipelineConfig) -> Window:
+    """The window ending at ``end`` (exclusive); None takes the configured days. ``WindowInvalid`` when the
+    holdout is not inside the window."""
+    days = cfg.training.window_days if window_days is None else window_days
+    holdout = cfg.training.holdout_days if holdout_days is None else holdout_days
+    if not 1 <= holdout < days:
+        raise WindowInvalid(f"holdout_days={holdout} must be at least 1 and less than window_days={days}")
+    return Window.ending(end, days, holdout)
+
+
+def window_from_check(check: Any) -> Window:
+    """The window of a ``check_window`` result (as it comes back from XCom)."""
+    if not isinstance(check, dict) or "window" not in check:
+        raise WindowInvalid(f"window_check must be the check task's result, got {check!r}")
+    w = check["window"]
+    return Window(*(dt.date.fromisoformat(w[k]) for k in ("start", "holdout_start", "end")))
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """A window that passed ``check_window``: the partitions (ds -> content hash) training must read."""
+
+    window: Window
+    partitions: dict[str, str]
+    missing_days: list[str]
+    rows_train: int
+    rows_holdout: int
+    content_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "window": self.window.as_dict(),
+                "partitions": self.partitions,
+                "missing_days": self.missing_days,
+                "rows_train": self.rows_train,
+                "rows_holdout": self.rows_holdout,
+                "content_hash": self.content_hash,
+            }
+        )
+
+
+def check_window(lake: Lake, cfg: PipelineConfig, window: Window) -> WindowCheck:
+    """Read the curated partitions of ``window`` and check the frame they make (``check_training_frame``, then
+    the GX ``training_suite``). ``InsufficientData`` says what is missing or wrong and what to do."""
+    from include.mlops.validation import validate_frame
+
+    data = assemble_window(lake, cfg, window)
+    check_training_frame(data.train, data.holdout, cfg, window)
+    summary = validate_frame(data.train, training_suite(cfg))
+    if not summary.success:
+        raise InsufficientData(summary.message(f"training window {window.start}..{window.holdout_start}"))
+    return WindowCheck(
+        window=window,
+        partitions={p["ds"]: p["content_hash"] for p in data.partitions},
+        missing_days=data.missing_days,
+        rows_train=len(data.train),
+        rows_holdout=len(data.holdout),
+        content_hash=data.content_hash,
+    )
