@@ -36,13 +36,14 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
 from mlops_airflow.defaults import task_defaults
-from mlops_airflow.operators.drift import TRAINING_DAG_ID, DriftCheckOperator
+from mlops_airflow.names import DRIFT_DAG_ID, TRAINING_DAG_ID
+from mlops_airflow.operators.drift import DriftCheckOperator
 from mlops_airflow.operators.trigger import TriggerRetrainingOperator
 from mlops_airflow.params import RunParam, date_param
 
 
 @dag(
-    dag_id="drift_monitor",
+    dag_id=DRIFT_DAG_ID,
     schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

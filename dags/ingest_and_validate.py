@@ -35,13 +35,14 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from mlops_airflow.assets import CURATED_BATCH
 from mlops_airflow.defaults import task_defaults
+from mlops_airflow.names import INGEST_DAG_ID
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
 
 DS = "{{ params.ds or '' }}"
 
 
 @dag(
-    dag_id="ingest_and_validate",
+    dag_id=INGEST_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

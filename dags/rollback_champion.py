@@ -31,14 +31,13 @@ import pendulum
 from airflow.sdk import dag
 
 from mlops_airflow.defaults import task_defaults
+from mlops_airflow.names import PROMOTION_POOL, ROLLBACK_DAG_ID
 from mlops_airflow.operators.training import CheckRollbackTargetOperator, RollbackChampionOperator
 from mlops_airflow.params import RunParam, text_param, version_param
 
-PROMOTION_POOL = "mlops_promotion"
-
 
 @dag(
-    dag_id="rollback_champion",
+    dag_id=ROLLBACK_DAG_ID,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

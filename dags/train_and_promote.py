@@ -34,6 +34,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
 from mlops_airflow.assets import CHAMPION_MODEL
 from mlops_airflow.defaults import task_defaults
+from mlops_airflow.names import PROMOTION_POOL, TRAINING_DAG_ID
 from mlops_airflow.operators.training import (
     CheckTrainingWindowOperator,
     EvaluateChallengerOperator,
@@ -42,11 +43,9 @@ from mlops_airflow.operators.training import (
 )
 from mlops_airflow.params import RunParam, date_param, id_param, json_object_param, text_param
 
-PROMOTION_POOL = "mlops_promotion"
-
 
 @dag(
-    dag_id="train_and_promote",
+    dag_id=TRAINING_DAG_ID,
     schedule=CronDataIntervalTimetable("0 3 * * 1", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
     catchup=False,

@@ -135,7 +135,7 @@ def test_minio_init_creates_the_lake_and_mlflow_buckets(compose_config):
 
 
 def test_airflow_init_creates_the_promotion_pool():
-    pool = re.search(r'PROMOTION_POOL = "([^"]+)"', (ROOT / "dags/train_and_promote.py").read_text()).group(1)
+    pool = re.search(r'PROMOTION_POOL = "([^"]+)"', (ROOT / "plugins/mlops_airflow/names.py").read_text()).group(1)
     assert pool == "mlops_promotion"
     command = "\n".join(SERVICES["airflow-init"]["command"])
     m = re.search(rf"airflow pools set {pool} (\d+) ", command)
