@@ -128,8 +128,7 @@ def case(world, server, make_config, monkeypatch, request):
     """This test's model (its own name) with a weak champion v1 on the server; MLflow's client retries bounded."""
     from mlflow import MlflowClient
 
-    from include.mlops.registry import evaluate, promote
-    from include.mlops.registry import RUN_KEY_TAG, ensure_registered_model
+    from include.mlops.registry import RUN_KEY_TAG, ensure_registered_model, evaluate, promote
 
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "http", "host": server.url}))
     # MLflow retries a refused connection 7 times with backoff (~4 min a request) by default; the outage is

@@ -329,8 +329,7 @@ def test_the_short_budget_bounds_a_real_mlflow_client_against_a_failing_server()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from include.mlops.registry import is_not_found
-    from include.mlops.registry import short_mlflow_retries
+    from include.mlops.registry import is_not_found, short_mlflow_retries
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
     threading.Thread(target=server.serve_forever, daemon=True).start()
