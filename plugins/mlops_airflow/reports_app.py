@@ -144,6 +144,9 @@ def create_app() -> Any:
             ) from None
         return Response(data, media_type=MEDIA_TYPES[key[key.rfind(".") :]])
 
+    from mlops_airflow.metrics import add_metrics_route
+
+    add_metrics_route(app)  # GET /metrics: Prometheus text format, bearer token or Airflow login
     return app
 
 
