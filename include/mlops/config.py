@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
@@ -344,6 +345,11 @@ def _explain(exc: ValidationError, where: str) -> str:
         elif kind == "value_error":
             text = str(err.get("ctx", {}).get("error", msg.removeprefix("Value error, ")))
             lines.append(f"`{key}` {text}" if len(loc) > 1 and f"{key}" not in text else text)
+        elif kind == "literal_error":
+            accepted = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            lines.append(f"`{key}` is {err['input']!r}; use one of {', '.join(accepted)}")
+        elif kind in ("tuple_type", "list_type"):
+            lines.append(f"`{key}` must be a list, got {err['input']!r}")
         elif kind in ("dataclass_type", "dataclass_exact_type", "model_type", "dict_type"):
             lines.append(f"`{key or 'the top level'}` must be a mapping of keys, got {type(err['input']).__name__}")
         else:
