@@ -157,3 +157,28 @@ def test_every_variable_compose_reads_is_documented():
     commented = set(re.findall(r"^#\s*([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
     missing = sorted(used - set(ENV) - commented)
     assert not missing, f"docker-compose.yaml reads {missing}, not in .env.example"
+
+
+def test_prometheus_and_grafana_mount_files_of_the_repo():
+    """The monitoring services mount the scrape config, the alert rules and the dashboard from the repo, and
+    Prometheus scrapes the API server's /mlops/metrics with the token from the compose secret file."""
+    mounts = {
+        name: {v.split(":")[1]: v.split(":")[0] for v in SERVICES[name]["volumes"] if v.startswith("./")}
+        for name in ("prometheus", "grafana")
+    }
+    for name, by_target in mounts.items():
+        assert by_target, f"{name} mounts nothing from the repo"
+        for target, source in by_target.items():
+            assert (ROOT / source).exists(), f"{name} mounts {source} at {target}: not in the repo"
+    prom = yaml.safe_load((ROOT / mounts["prometheus"]["/etc/prometheus/prometheus.yml"]).read_text())
+    assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"] and "/etc/prometheus/alerts.yml" in mounts["prometheus"]
+    (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "mlops"]
+    assert job["metrics_path"] == "/mlops/metrics"
+    assert job["static_configs"][0]["targets"] == ["airflow-apiserver:8080"] and "airflow-apiserver" in SERVICES
+    secret = job["authorization"]["credentials_file"].removeprefix("/run/secrets/")
+    assert secret in SERVICES["prometheus"]["secrets"] and secret in COMPOSE["secrets"]
+    assert ".secrets/" in (ROOT / ".gitignore").read_text().splitlines()  # the token file is never committed
+    provisioning = ROOT / mounts["grafana"]["/etc/grafana/provisioning"]
+    dashboards = yaml.safe_load((provisioning / "dashboards" / "mlops.yml").read_text())
+    assert dashboards["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+    assert "/etc/grafana/dashboards/mlops.json" in mounts["grafana"]
