@@ -47,9 +47,10 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _count(value: Any, default: int | None, name: str) -> int | None:
+def _count(value: Any, name: str) -> int | None:
+    """An optional integer param (None: the configured value). Anything else is a wiring mistake: fail at once."""
     if value is None:
-        return default
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRunParams(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     return value
@@ -81,8 +82,8 @@ class CheckTrainingWindowOperator(MlopsOperator):
         from include.mlops.window import check_window, resolve_window
 
         cfg = self.config
-        days = _count(self.window_days, None, "window_days")
-        holdout = _count(self.holdout_days, None, "holdout_days")
+        days = _count(self.window_days, "window_days")
+        holdout = _count(self.holdout_days, "holdout_days")
         try:
             window = resolve_window(window_end(context, self.window_end), days, holdout, cfg)
             self.begin(
