@@ -10,8 +10,9 @@ publishes it to `curated/` and emits the `mlops_curated_batch` asset event, or m
 with `airflow backfill create --dag-id ingest_and_validate --from-date 2026-01-01 --to-date 2026-01-31`
 or from the UI (Trigger > Backfill). Re-running a day replaces that day's partitions only.
 
-**Params.** `ds` (optional `YYYY-MM-DD`): process this day instead of the data interval's.
-`requarantine_curated` (default false): see below.
+**Params.** `ds` (optional `YYYY-MM-DD` within 2000-01-01..2100-12-31): process this day instead of the data
+interval's. `requarantine_curated` (default false): see below. A conf outside these bounds is refused when
+the run is triggered (REST: 400).
 
 **When it fails.** `validate_batch` failed: the log lists each failed expectation, its column and how
 many rows broke it; the batch is in quarantine and nothing trains on it. Fix the source, then clear
@@ -37,8 +38,10 @@ from mlops_airflow.assets import CURATED_BATCH
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import INGEST_DAG_ID
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
+from mlops_airflow.params import RunParam, date_param
 
-DS = "{{ params.ds or '' }}"
+# The validated param as it is (None: the run's data interval), no Jinja (see mlops_airflow.params).
+DS = RunParam("ds")
 
 
 @dag(
@@ -55,11 +58,9 @@ DS = "{{ params.ds or '' }}"
         execution_timeout=dt.timedelta(minutes=20),
     ),
     params={
-        "ds": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Process this day (YYYY-MM-DD) instead of the run's data interval.",
+        "ds": date_param(
+            "Process this day (YYYY-MM-DD, 2000-01-01..2100-12-31) instead of the run's data interval. "
+            "Empty: the run's data interval."
         ),
         "requarantine_curated": Param(
             False,

@@ -27,6 +27,9 @@ export AIRFLOW__API__BASE_URL="http://localhost:$AIRFLOW_PORT"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"   # user admin with role admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"  # generated, git-ignored
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+# dag_run_id: Airflow's default ^[A-Za-z0-9_.~:+-]+$ (re.match) accepts a trailing newline and ids longer than
+# the 250-character run_id column; anchored and bounded, both are refused wherever a run is created
+export AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN='^[A-Za-z0-9_.~:+-]{1,250}\Z'
 export PYTHONPATH="$ROOT:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$MLFLOW_PORT\"}"
 # MLflow 3's job runner (huey workers, /dev/shm folders) serves nothing this project uses

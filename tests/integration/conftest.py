@@ -57,6 +57,9 @@ MODEL_NAME = "fraud_detector"
 S3_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 START_TIMEOUT = 240  # seconds, for any one service to become ready
+# As in docker-compose.yaml and scripts/run_local.sh: Airflow's default ``^[A-Za-z0-9_.~:+-]+$`` is applied with
+# re.match, so it accepts a run id with a trailing newline, and any length (the run_id column is 250 characters).
+RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]{1,250}\Z"
 
 
 def _port_open(port: int) -> bool:
@@ -384,6 +387,7 @@ def stack() -> Iterator[Stack]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": RUN_ID_PATTERN,  # test_rest_fuzz.py checks it
             # Recovery from a killed worker or scheduler (test_kill_recovery.py), set from the 3.3 source:
             # - A task whose worker died is noticed only when its task instance stops heart-beating:
             #   [scheduler] task_instance_heartbeat_timeout (default 300 s), looked for every

@@ -182,3 +182,24 @@ def test_prometheus_and_grafana_mount_files_of_the_repo():
     dashboards = yaml.safe_load((provisioning / "dashboards" / "mlops.yml").read_text())
     assert dashboards["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
     assert "/etc/grafana/dashboards/mlops.json" in mounts["grafana"]
+
+
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_run_ids_are_anchored_and_bounded(service: str):
+    """Airflow's default run id pattern (``^[A-Za-z0-9_.~:+-]+$``, applied with re.match) accepts a trailing
+    newline and ids longer than the 250-character run_id column; compose, `make run` and the integration
+    stack (where test_rest_fuzz.py triggers with such ids) set the same anchored, bounded pattern."""
+    from tests.integration.conftest import RUN_ID_PATTERN
+
+    pattern = _interpolate(SERVICES[service]["environment"]["AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN"])
+    assert pattern == RUN_ID_PATTERN
+    run_local = re.search(
+        r"^export AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN='([^']*)'$",
+        (ROOT / "scripts/run_local.sh").read_text(),
+        re.M,
+    )
+    assert run_local and run_local.group(1) == RUN_ID_PATTERN, "scripts/run_local.sh (make run) sets another pattern"
+    for run_id in ("it_ingest_2026-05-01", "manual__2026-05-01T00:00:00.123456+00:00", "a" * 250, "a.b~c:d+e-f"):
+        assert re.match(pattern, run_id), run_id
+    for run_id in ("a\n", "a" * 251, "", "a b", "a/b", "é"):
+        assert not re.match(pattern, run_id), run_id
