@@ -35,6 +35,21 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http:/
 # MLflow 3's job runner (huey workers, /dev/shm folders) serves nothing this project uses
 export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 mkdir -p "$AIRFLOW_HOME" "$ROOT/.mlflow/artifacts" "$ROOT/logs"
+# The scrape token of /mlops/metrics (README, Metrics and alerts): MLOPS_METRICS_TOKEN as given, else one generated
+# once into .airflow/metrics-token (mode 600, git-ignored) and exported to the API server.
+if [ -n "${MLOPS_METRICS_TOKEN:-}" ]; then
+  METRICS_AUTH='bearer token: $MLOPS_METRICS_TOKEN'
+  METRICS_CURL='curl -s -H "Authorization: Bearer $MLOPS_METRICS_TOKEN"'
+else
+  if [ ! -s "$AIRFLOW_HOME/metrics-token" ]; then
+    (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$AIRFLOW_HOME/metrics-token")
+  fi
+  chmod 600 "$AIRFLOW_HOME/metrics-token"
+  MLOPS_METRICS_TOKEN=$(cat "$AIRFLOW_HOME/metrics-token")
+  METRICS_AUTH='bearer token: .airflow/metrics-token (generated; or set MLOPS_METRICS_TOKEN)'
+  METRICS_CURL='curl -s -H "Authorization: Bearer $(cat .airflow/metrics-token)"'
+fi
+export MLOPS_METRICS_TOKEN
 
 pids=()     # services, each its own process group
 pg_pid=""   # the PostgreSQL postmaster: stopped after the services that use it
@@ -145,6 +160,8 @@ cat <<MSG
   Airflow CLI     source .airflow/env; .venv/bin/airflow ...
   REST token      curl -s -X POST http://localhost:$AIRFLOW_PORT/auth/token \\
                     -H 'Content-Type: application/json' -d '{"username":"admin","password":"$PASSWORD"}'
+  Metrics         http://localhost:$AIRFLOW_PORT/mlops/metrics   $METRICS_AUTH, or an Airflow login
+  Scrape          $METRICS_CURL http://localhost:$AIRFLOW_PORT/mlops/metrics
 
   DAGs ingest_and_validate, train_and_promote and drift_monitor are unpaused (rollback_champion is manual).
   Ctrl-C stops everything.

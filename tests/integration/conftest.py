@@ -112,6 +112,8 @@ class Stack:
     password: str
     logs: dict[str, Path]
     env: dict[str, str]
+    # the API server's MLOPS_METRICS_TOKEN: the bearer a scrape of /mlops/metrics sends (test_prometheus_scrape.py)
+    metrics_token: str = field(default="", repr=False)
     # name -> the running process (teardown stops whatever is in here, restarted processes included)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     # name -> (command, env) it was started with, and the fixture's launcher: what restart() reuses
@@ -371,6 +373,7 @@ def stack() -> Iterator[Stack]:
 
         # -- Airflow metadata DB (the longest step; runs while moto and MLflow start) ---------
         password = secrets.token_urlsafe(16)
+        metrics_token = secrets.token_urlsafe(32)  # generated per session: never a literal in the repo
         passwords_file = home / "simple_auth_manager_passwords.json"
         passwords_file.write_text(json.dumps({"admin": password}))
         config_path = work / "mlops.integration.yaml"
@@ -418,6 +421,7 @@ def stack() -> Iterator[Stack]:
                 }
             ),
             "MLOPS_CONFIG": str(config_path),
+            "MLOPS_METRICS_TOKEN": metrics_token,  # /mlops/metrics' scrape token (plugins/mlops_airflow/metrics.py)
         }
         start("migrate", ["airflow", "db", "migrate"], af_env)
 
@@ -480,6 +484,7 @@ def stack() -> Iterator[Stack]:
             password=password,
             logs=logs,
             env=af_env,
+            metrics_token=metrics_token,
             procs=procs,
             commands=services.commands,
             launch=start,

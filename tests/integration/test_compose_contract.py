@@ -203,3 +203,45 @@ def test_run_ids_are_anchored_and_bounded(service: str):
         assert re.match(pattern, run_id), run_id
     for run_id in ("a\n", "a" * 251, "", "a b", "a/b", "é"):
         assert not re.match(pattern, run_id), run_id
+
+
+def test_the_api_server_reads_the_scrape_token_from_the_secret_prometheus_sends():
+    """airflow-apiserver exports MLOPS_METRICS_TOKEN from the compose secret whose file Prometheus sends as its
+    bearer: one token, no Airflow connection to create by hand (README, Metrics and alerts)."""
+    token_env = re.search(r'^TOKEN_ENV = "([^"]+)"$', (ROOT / "plugins/mlops_airflow/metrics.py").read_text(), re.M)
+    assert token_env and token_env.group(1) == "MLOPS_METRICS_TOKEN"
+    prom = yaml.safe_load((ROOT / "include/monitoring/prometheus.yml").read_text())
+    (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "mlops"]
+    secret_path = job["authorization"]["credentials_file"]
+    secret = secret_path.removeprefix("/run/secrets/")
+    api = SERVICES["airflow-apiserver"]
+    assert secret in api["secrets"] and secret in SERVICES["prometheus"]["secrets"], api.get("secrets")
+    assert COMPOSE["secrets"][secret]["file"] == "./.secrets/mlops_metrics_token"
+    command = api["command"]
+    assert command[:2] == ["bash", "-c"], command  # the image's entrypoint runs a bash command as it is
+    script = command[2].replace("$$", "$")  # compose's escape for a literal $
+    assert f'MLOPS_METRICS_TOKEN="$(cat {secret_path})"' in script and "export MLOPS_METRICS_TOKEN" in script, script
+    assert script.strip().splitlines()[-1] == "exec airflow api-server", (
+        script
+    )  # still the API server, on PID 1's signals
+    assert "MLOPS_METRICS_TOKEN" not in api["environment"], "the token comes from the secret, not from .env"
+
+
+SCHEMA = ROOT / "tests" / "integration" / "schemas" / "compose-spec.json"
+
+
+def test_docker_compose_yaml_is_valid_against_the_compose_spec_schema():
+    """The whole file against the Compose Specification's JSON schema (tests/integration/schemas/compose-spec.json,
+    vendored from the PyPI package check-jsonschema 0.39.0; tests/integration/README.md), after YAML's anchors and
+    merge keys as Compose resolves them. Interpolation is left as written: the schema accepts "${VAR}" strings."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert errors == []
+    # and the schema does refuse a wrong file: a misspelt service key, a secret with no source
+    broken = json.loads(json.dumps(COMPOSE))
+    broken["services"]["airflow-apiserver"]["secret"] = broken["services"]["airflow-apiserver"].pop("secrets")
+    broken["secrets"]["mlops_metrics_token"] = {"path": "./.secrets/mlops_metrics_token"}
+    assert len(list(validator.iter_errors(broken))) == 2
