@@ -28,6 +28,7 @@ from include.mlops.lake import Lake
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class Reference:
     evaluation_value: float | None
 
 
-def champion_reference(client: Any, model_name: str, version: str) -> Reference:
+def champion_reference(client: MlflowClient, model_name: str, version: str) -> Reference:
     """The champion's training days and feature typing, from its run's lineage artifact."""
     mv = client.get_model_version(model_name, version)
     if not mv.run_id:
@@ -342,7 +343,7 @@ def history_from_lake(lake: Lake, dataset: str, today: dt.date, days: int) -> di
 
 
 def monitor(
-    client: Any,
+    client: MlflowClient,
     tracking_uri: str,
     cfg: PipelineConfig,
     lake: Lake,

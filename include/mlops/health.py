@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from include.mlops.config import PipelineConfig
     from include.mlops.lake import Lake
 
@@ -226,7 +228,7 @@ def _iso_timestamp(value: str | None) -> float | None:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def registry_samples(cfg: PipelineConfig, client: Any) -> list[Sample]:
+def registry_samples(cfg: PipelineConfig, client: MlflowClient) -> list[Sample]:
     from include.mlops import registry  # lazily: MLflow only when the registry is read
 
     model, ev = cfg.model.name, cfg.evaluation
@@ -272,7 +274,7 @@ def registry_samples(cfg: PipelineConfig, client: Any) -> list[Sample]:
     return _keep(out)
 
 
-def _training_samples(cfg: PipelineConfig, client: Any, labels: dict[str, str]) -> list[Sample | None]:
+def _training_samples(cfg: PipelineConfig, client: MlflowClient, labels: dict[str, str]) -> list[Sample | None]:
     """The newest finished and failed training runs of the experiment (failed: an exception inside the
     MLflow run, or a run an earlier attempt left RUNNING and the retry closed as FAILED)."""
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
@@ -302,7 +304,9 @@ def _training_samples(cfg: PipelineConfig, client: Any, labels: dict[str, str]) 
 
 
 # -- together ---------------------------------------------------------------------------------
-def collect(cfg: PipelineConfig, lake: Lake | None, client: Any, *, now: float | None = None) -> list[Sample]:
+def collect(
+    cfg: PipelineConfig, lake: Lake | None, client: MlflowClient | None, *, now: float | None = None
+) -> list[Sample]:
     """Every sample for ``cfg``'s dataset and model. ``lake`` or ``client`` None (could not be opened), or
     one that fails while read, reports its source as down and leaves its samples out."""
     started = time.monotonic()

@@ -30,6 +30,7 @@ from include.mlops.window import assemble_window, window_from_check
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,13 @@ CHAMPION = "champion"
 RUN_KEY_TAG = "airflow_run_key"  # version and run tag: <dag_id>/<run_id> of the DAG run that trained it
 
 
-def find_registered(client: Any, model_name: str, run_key: str):
+def find_registered(client: MlflowClient, model_name: str, run_key: str):
     """The model version registered for ``run_key`` before (a retry or re-run), or None."""
     found = client.search_model_versions(f"name = '{model_name}' and tags.{RUN_KEY_TAG} = '{run_key}'")
     return sorted(found, key=lambda v: int(v.version))[0] if found else None
 
 
-def ensure_registered_model(client: Any, model_name: str) -> None:
+def ensure_registered_model(client: MlflowClient, model_name: str) -> None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -60,7 +61,7 @@ def ensure_registered_model(client: Any, model_name: str) -> None:
 
 
 def register_version(
-    client: Any, cfg: PipelineConfig, run_id: str, model_uri: str, run_key: str, tags: dict[str, str]
+    client: MlflowClient, cfg: PipelineConfig, run_id: str, model_uri: str, run_key: str, tags: dict[str, str]
 ) -> Any:
     """Register ``model_uri`` of ``run_id`` as a version tagged with ``run_key`` and point ``challenger`` at it;
     two tries registering at once converge on the lowest version of the run key."""
@@ -102,7 +103,7 @@ def is_not_found(exc: BaseException) -> bool:
     )
 
 
-def champion_version(client: Any, model_name: str) -> str | None:
+def champion_version(client: MlflowClient, model_name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -141,7 +142,7 @@ class Evaluation:
 
 
 def evaluate(
-    client: Any, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame, *, trigger: dict | None = None
+    client: MlflowClient, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame, *, trigger: dict | None = None
 ) -> Evaluation:
     """Score challenger and champion on ``holdout`` and decide. Records the decision in MLflow, with
     ``trigger`` (what started the run, recorded as given) when there is one."""
@@ -187,13 +188,13 @@ def evaluate(
         "evaluation.champion_value": "none" if decision.champion_value is None else f"{decision.champion_value:.6f}",
         "evaluation.evaluated_at": evaluation.evaluated_at,
     }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, challenger, key, value)
+    for key, tag in tags.items():
+        client.set_model_version_tag(name, challenger, key, tag)
     return evaluation
 
 
 def _already_champion(
-    client: Any, cfg: PipelineConfig, version: str, metrics: dict[str, float], holdout_rows: int
+    client: MlflowClient, cfg: PipelineConfig, version: str, metrics: dict[str, float], holdout_rows: int
 ) -> Evaluation:
     """The recorded evaluation of ``version``, which is already the champion, as a no-op decision."""
     name, ev = cfg.model.name, cfg.evaluation
@@ -265,7 +266,12 @@ class EvaluationRecord:
 
 
 def evaluate_and_record(
-    client: Any, lake: Lake, cfg: PipelineConfig, check: dict[str, Any], challenger: str, trigger: dict[str, Any]
+    client: MlflowClient,
+    lake: Lake,
+    cfg: PipelineConfig,
+    check: dict[str, Any],
+    challenger: str,
+    trigger: dict[str, Any],
 ) -> EvaluationRecord:
     """``evaluate`` ``challenger`` on the holdout of ``check`` (a ``check_window`` result: exactly the partitions
     it validated, else ``InsufficientData``) and write the decision, with ``trigger``, to the lake under
@@ -294,7 +300,7 @@ class PromotionResult:
 
 
 def promote(
-    client: Any,
+    client: MlflowClient,
     model_name: str,
     challenger: str,
     expected_champion: str | None,
@@ -356,7 +362,7 @@ def promote(
     return PromotionResult(model_name, challenger, current, now)
 
 
-def promote_evaluated(client: Any, evaluation: Mapping[str, Any], *, actor: str) -> PromotionResult:
+def promote_evaluated(client: MlflowClient, evaluation: Mapping[str, Any], *, actor: str) -> PromotionResult:
     """``promote`` as an ``EvaluationRecord.summary()`` (the evaluate task's result) decided it."""
     return promote(
         client,
@@ -369,7 +375,7 @@ def promote_evaluated(client: Any, evaluation: Mapping[str, Any], *, actor: str)
     )
 
 
-def _after_alias_moved(client: Any, model_name: str, champion: str, previous: str | None) -> None:
+def _after_alias_moved(client: MlflowClient, model_name: str, champion: str, previous: str | None) -> None:
     """Status tags on the new and the previous champion, and the history rollback reads."""
     client.set_model_version_tag(model_name, champion, "promotion.status", "champion")
     if previous not in (None, "", "none", champion):
@@ -377,17 +383,17 @@ def _after_alias_moved(client: Any, model_name: str, champion: str, previous: st
     client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, champion))
 
 
-def _history_list(client: Any, model_name: str) -> list[str]:
+def _history_list(client: MlflowClient, model_name: str) -> list[str]:
     """Versions that were champion, oldest first (registered model tag ``champion_history``)."""
     return [v for v in client.get_registered_model(model_name).tags.get("champion_history", "").split(",") if v]
 
 
-def _last_in_history(client: Any, model_name: str) -> str | None:
+def _last_in_history(client: MlflowClient, model_name: str) -> str | None:
     history = _history_list(client, model_name)
     return history[-1] if history else None
 
 
-def rollback_target(client: Any, model_name: str, target: str | None) -> tuple[str, str]:
+def rollback_target(client: MlflowClient, model_name: str, target: str | None) -> tuple[str, str]:
     """``(current champion, version to restore)`` for a rollback to ``target`` (default: the champion the
     current one replaced). ``PromotionRejected`` when there is no champion, no such version or it is not
     eligible (never blessed by an evaluation nor champion before); other MLflow errors propagate."""
@@ -442,14 +448,14 @@ def short_mlflow_retries() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def check_rollback_target(client: Any, model_name: str, target: str | None) -> tuple[str, str]:
+def check_rollback_target(client: MlflowClient, model_name: str, target: str | None) -> tuple[str, str]:
     """``rollback_target`` with the short retry budget: a missing or ineligible target (``PromotionRejected``)
     or an unreachable server is known in seconds."""
     with short_mlflow_retries():
         return rollback_target(client, model_name, target)
 
 
-def rollback(client: Any, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
+def rollback(client: MlflowClient, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
     """Move ``champion`` back to ``target`` (default: the champion the current one replaced).
 
     Refuses a version that was never blessed by an evaluation (``rollback_target``). Records who, why and
@@ -476,7 +482,7 @@ def rollback(client: Any, model_name: str, target: str | None, *, actor: str, re
     return PromotionResult(model_name, target, current, now)
 
 
-def _history(client: Any, model_name: str, newest: str) -> str:
+def _history(client: MlflowClient, model_name: str, newest: str) -> str:
     previous = client.get_registered_model(model_name).tags.get("champion_history", "")
     versions = [v for v in previous.split(",") if v] + [newest]
     return ",".join(versions[-50:])

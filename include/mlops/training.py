@@ -21,6 +21,7 @@ from include.mlops.window import TrainingData, Window, assemble_window, window_f
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def build_pipeline(cfg: PipelineConfig, numeric: list[str], categorical: list[st
             ),
         ]
     )
+    cls: Any
     if name == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -78,11 +80,14 @@ def build_pipeline(cfg: PipelineConfig, numeric: list[str], categorical: list[st
         params.setdefault("random_state", seed)
         params.setdefault("n_jobs", 1)
     elif name == "logistic_regression":
-        from sklearn.linear_model import LogisticRegression as cls
+        from sklearn.linear_model import LogisticRegression
 
+        cls = LogisticRegression
         params.setdefault("max_iter", 1000)
     else:
-        from sklearn.linear_model import Ridge as cls
+        from sklearn.linear_model import Ridge
+
+        cls = Ridge
     return Pipeline([("pre", pre), ("model", cls(**params))])
 
 
@@ -126,7 +131,7 @@ def trusted_types(pipeline: Any) -> list[str]:
 
 
 def train_and_register(
-    client: Any,
+    client: MlflowClient,
     tracking_uri: str,
     cfg: PipelineConfig,
     data: TrainingData,
@@ -256,7 +261,7 @@ def train_and_register(
 
 
 def train_on_check(
-    client: Any,
+    client: MlflowClient,
     tracking_uri: str,
     cfg: PipelineConfig,
     lake: Lake,

@@ -186,7 +186,7 @@ def test_typed_params_and_upstream_results_render_as_native_values(dagbag):
     train = _rendered(dag.get_task("train_challenger"), params, xcom=result)
     assert train.window_check == result and train.monitoring_run_id is None
     promote = _rendered(dag.get_task("promote_challenger"), params, xcom={"promote": True})
-    assert promote.dry_run is True and promote.evaluation == {"promote": True}
+    assert promote.is_dry_run is True and promote.evaluation == {"promote": True}
     default = _rendered(dag.get_task("check_training_window"), accepted(dag, {}))
     assert (default.window_days, default.window_end) == (None, None)
 

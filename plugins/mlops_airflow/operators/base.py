@@ -78,8 +78,10 @@ class MlopsOperator(BaseOperator):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "execute" in cls.__dict__:
-            cls.execute = _with_outcome(cls.__dict__["execute"])
+            setattr(cls, "execute", _with_outcome(cls.__dict__["execute"]))  # noqa: B010 (mypy: method-assign)
 
+    _began: float | None = None  # set by begin(); read by outcome()
+    _outcome_logged: bool = False
     ui_color = "#e8f4ff"
     operator_extra_links: tuple = ()  # subclasses name the buttons they fill; see mlops_airflow.links
 

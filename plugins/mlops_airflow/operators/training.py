@@ -254,26 +254,28 @@ class PromoteChallengerOperator(MlopsOperator):
     Compare-and-set against the champion seen at evaluation; run it in a one-slot pool so promotions
     are serialized. A rejected challenger or a dry run ends the task as skipped, with the reason."""
 
-    template_fields: Sequence[str] = ("evaluation", "dry_run")
+    template_fields: Sequence[str] = ("evaluation", "is_dry_run")
     ui_color = "#f3e6ff"
     operator_extra_links = (links.MlflowModelVersionLink(),)
 
     def __init__(self, *, evaluation: Any, dry_run: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.evaluation = evaluation
-        self.dry_run = dry_run
+        self.is_dry_run = dry_run  # not `dry_run`: that name is BaseOperator's method
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import PromotionConflict, PromotionRejected
         from include.mlops.registry import promote_evaluated
 
         ev = self.evaluation
-        if not isinstance(self.dry_run, bool):
-            raise InvalidRunParams(f"dry_run must be a boolean, got {type(self.dry_run).__name__} {self.dry_run!r}")
+        if not isinstance(self.is_dry_run, bool):
+            raise InvalidRunParams(
+                f"dry_run must be a boolean, got {type(self.is_dry_run).__name__} {self.is_dry_run!r}"
+            )
         name, version, expected = ev["model_name"], ev["challenger_version"], ev["champion_version"]
         self.begin("promote %s version %s (champion at evaluation: %s)", name, version, expected or "none")
         self.link_model_version(name, version)
-        if self.dry_run:
+        if self.is_dry_run:
             self.outcome(
                 "DRY RUN: would have %s version %s: %s",
                 "promoted" if ev["promote"] else "rejected",
