@@ -49,7 +49,30 @@ BIN = ROOT / ".venv" / "bin"
 PYTHON = str(BIN / "python") if (BIN / "python").exists() else "python"
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 7
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _claim_redis_db() -> int:
+    """A Redis DB (8..15) of this session's own, so two stacks on one machine (a CI run beside a developer's)
+    never share a Celery broker or flush each other's queues. ``MLOPS_IT_REDIS_DB`` pins one."""
+    if os.environ.get("MLOPS_IT_REDIS_DB"):
+        return int(os.environ["MLOPS_IT_REDIS_DB"])
+    try:
+        import redis
+
+        claims = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0, socket_timeout=3)
+        for db in range(8, 16):
+            if claims.set(f"mlops-it:claim:db{db}", str(os.getpid()), nx=True, ex=4 * 3600):
+                import atexit
+
+                atexit.register(lambda key=f"mlops-it:claim:db{db}": claims.delete(key))
+                return db
+    except Exception:  # Redis down: the skip message comes from _services_missing()
+        pass
+    return 7
+
+
+REDIS_DB = _claim_redis_db()
 LAKE_BUCKET, MLFLOW_BUCKET = "mlops-it-lake", "mlops-it-mlflow"
 LAKE_ROOT = f"s3://{LAKE_BUCKET}/lake"
 DATASET = "transactions"
