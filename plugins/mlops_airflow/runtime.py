@@ -23,8 +23,8 @@ def _as_date(value: Any) -> dt.date:
 
 def partition_day(context: Context, override: Any = None) -> dt.date:
     """The day a daily run processes: ``override``, else the start of the run's data interval,
-    else (no logical date) the day before ``run_after``. An empty ``override`` means none (the ingestion
-    DAG templates ``{{ params.ds or '' }}``)."""
+    else (no logical date) the day before ``run_after``. ``None`` or an empty ``override`` means none (the
+    ingestion DAG passes its ``ds`` param, null unless the caller names a day)."""
     if override not in (None, ""):
         return _as_date(override)
     start = context.get("data_interval_start")
