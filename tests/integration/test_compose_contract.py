@@ -245,3 +245,19 @@ def test_docker_compose_yaml_is_valid_against_the_compose_spec_schema():
     broken["services"]["airflow-apiserver"]["secret"] = broken["services"]["airflow-apiserver"].pop("secrets")
     broken["secrets"]["mlops_metrics_token"] = {"path": "./.secrets/mlops_metrics_token"}
     assert len(list(validator.iter_errors(broken))) == 2
+
+
+def test_airflow_s_own_metrics_reach_prometheus_through_statsd_exporter():
+    """Every Airflow service sends StatsD to the statsd-exporter service, which Prometheus scrapes as job airflow."""
+    prom = yaml.safe_load((ROOT / "include/monitoring/prometheus.yml").read_text())
+    (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "airflow"]
+    host, port = job["static_configs"][0]["targets"][0].split(":")
+    exporter = SERVICES[host]
+    assert f"--web.listen-address=:{port}" in exporter["command"]
+    airflow_services = [n for n, svc in SERVICES.items() if n.startswith("airflow-")]
+    assert airflow_services
+    for name in airflow_services:
+        env = SERVICES[name]["environment"]
+        assert str(env["AIRFLOW__METRICS__STATSD_ON"]).lower() == "true", name
+        assert env["AIRFLOW__METRICS__STATSD_HOST"] == host, name
+        assert f"--statsd.listen-udp=:{env['AIRFLOW__METRICS__STATSD_PORT']}" in exporter["command"], name
