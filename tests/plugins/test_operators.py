@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from types import SimpleNamespace
 from unittest import mock
 
@@ -17,26 +16,12 @@ from mlops_airflow.operators.base import BatchQuarantined, ChampionMoved, Traini
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
 from mlops_airflow.operators.training import PromoteChallengerOperator, TrainModelOperator
 from mlops_airflow.runtime import partition_day, window_end
+from tests.support.task_context import task_context
 
 DAY = dt.date(2026, 3, 4)
 
 
-def context(day: dt.date | None = DAY, **extra):
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
-    ctx = {
-        "dag": SimpleNamespace(dag_id="test_dag"),
-        "task": SimpleNamespace(task_id="t"),
-        "run_id": "manual__1",
-        "ti": mock.MagicMock(),
-        "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 5, 2, 13, tzinfo=dt.UTC)),
-        "outlet_events": defaultdict(SimpleNamespace),
-        "logical_date": start,
-    }
-    if day:
-        ctx["data_interval_start"] = start
-        ctx["data_interval_end"] = start + dt.timedelta(days=1)
-    ctx.update(extra)
-    return ctx
+context = task_context
 
 
 def test_run_day_comes_from_the_data_interval_or_override_or_run_after():

@@ -18,25 +18,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 from mlops_airflow.operators.base import RollbackTargetRefused
 from mlops_airflow.params import InvalidRunParams, as_date, as_version
+from tests.support.task_context import task_context
 
 DAY = dt.date(2026, 3, 4)
 
 
-def context(day: dt.date = DAY, **extra):
-    """A task context like tests/plugins/test_operators.py's."""
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    ctx = {
-        "dag": SimpleNamespace(dag_id="test_dag"),
-        "task": SimpleNamespace(task_id="t"),
-        "run_id": "manual__1",
-        "ti": mock.MagicMock(),
-        "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 5, 2, 13, tzinfo=dt.UTC)),
-        "logical_date": start,
-        "data_interval_start": start,
-        "data_interval_end": start + dt.timedelta(days=1),
-    }
-    ctx.update(extra)
-    return ctx
+context = task_context
 
 
 FREE_TEXT = ["1.10", "[1]", "None", "{{ 7*7 }}", "True", "ünïcødé — 🚀\nline 2"]
