@@ -8,6 +8,7 @@ the raw path a server would pass on (an HTTP client would normalise ``..`` away 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import json
 import re
@@ -125,6 +126,9 @@ def _fill(route: str, raw: str) -> str:
     return f"{route.rstrip('/')}/{raw}"
 
 
+_LOOP_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asgi")
+
+
 def _get(app, raw_path: str) -> tuple[int, bytes, dict[str, str]]:
     """GET ``raw_path`` on the ASGI app as uvicorn passes it on: percent-decoded once, nothing normalised."""
     scope = {
@@ -149,7 +153,9 @@ def _get(app, raw_path: str) -> tuple[int, bytes, dict[str, str]]:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # in a thread of its own: a session-scoped Playwright (tests/browser, collected first) keeps an event loop
+    # running in the main thread for the rest of the session, and asyncio.run() refuses to nest in it
+    _LOOP_THREAD.submit(asyncio.run, app(scope, receive, send)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
