@@ -65,7 +65,11 @@ stop_groups() {  # stop_groups SIGNAL PID...: signal each group, up to 10 s for 
   for pid in "$@"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 cleanup() {
-  trap - INT TERM EXIT
+  # A second Ctrl-C / TERM (a terminal sends INT to make and this script together, make may pass on more) must
+  # not end the cleanup halfway and leave PostgreSQL running: ignore them from here on, and never stop on an error.
+  trap '' INT TERM
+  trap - EXIT
+  set +e
   echo; echo "stopping..."
   if [ "${#pids[@]}" -gt 0 ]; then stop_groups TERM "${pids[@]}"; fi
   if [ -n "$pg_pid" ]; then stop_groups INT "$pg_pid"; fi   # SIGINT: PostgreSQL's fast shutdown
