@@ -256,6 +256,12 @@ def test_airflow_s_own_metrics_reach_prometheus_through_statsd_exporter():
     assert f"--web.listen-address=:{port}" in exporter["command"]
     airflow_services = [n for n, svc in SERVICES.items() if n.startswith("airflow-")]
     assert airflow_services
+    mapping_flag = next(a for a in exporter["command"] if a.startswith("--statsd.mapping-config="))
+    by_target = {v.split(":")[1]: v.split(":")[0] for v in exporter["volumes"]}
+    mapping = yaml.safe_load((ROOT / by_target[mapping_flag.split("=", 1)[1]]).read_text())
+    assert mapping["mappings"] and all({"match", "name"} <= set(m) for m in mapping["mappings"])
+    pool_rules = [m for m in mapping["mappings"] if m["match"].startswith("airflow.pool.")]
+    assert pool_rules and all(m["labels"] == {"pool": "$1"} for m in pool_rules)  # mlops_promotion's slots as a label
     for name in airflow_services:
         env = SERVICES[name]["environment"]
         assert str(env["AIRFLOW__METRICS__STATSD_ON"]).lower() == "true", name
