@@ -96,11 +96,24 @@ class DatasetConfig:
     suite: str | None = None  # path to a GX suite JSON; None: derived from the data
     # binary classification on a label that is not 0/1 (e.g. "Yes"/"No"): the value that means positive (1)
     positive_label: StrictBool | StrictInt | float | str | None = None
+    # the entity key: one value per row, carried by predictions and used to join late labels to features
+    key_column: str | None = None
+    # days after day D that the labels of D's events arrive (0: the batch already holds the label)
+    label_delay_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
+    # your own late labels: a CSV/Parquet file or folder holding key_column, target and timestamp_column
+    labels_uri: str | None = None
 
     @_model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
         if self.features is not None and (self.target in self.features or self.timestamp_column in self.features):
             raise ValueError("`dataset.features` must not list the target or the timestamp column")
+        if self.label_delay_days > 0 and not self.key_column:
+            raise ValueError(
+                "`dataset.label_delay_days` > 0 needs `dataset.key_column`: the column that joins late labels to "
+                "their features (one value per row)"
+            )
+        if self.labels_uri is not None and self.label_delay_days == 0:
+            raise ValueError("`dataset.labels_uri` is only read with `dataset.label_delay_days` > 0; set both")
         if self.positive_label is not None and self.task != "classification":
             raise ValueError(
                 f"`dataset.positive_label` only applies to task classification (task is {self.task!r}); remove it"
@@ -166,10 +179,18 @@ class EvaluationConfig:
     min_improvement: Annotated[Number, Field(ge=0)] = 0.002  # absolute, in the metric's units and good direction
     floor: Number | None = 0.10  # absolute bar the challenger must clear, champion or not
     guardrails: tuple[Guardrail, ...] = (Guardrail("roc_auc", 0.01),)
+    # 0: a blessed challenger is promoted at once. N: it scores beside the champion (alias `shadow`) and is
+    # promoted once N days of its shadow predictions with matured labels confirm it, or retired
+    shadow_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
 
     @property
     def direction(self) -> str:
         return direction_of(self.primary_metric)
+
+
+@dataclass(frozen=True, config=SECTION)
+class ScoringConfig:
+    threshold: Annotated[Number, Field(ge=0, le=1)] = 0.5  # classification: predicted class = score >= threshold
 
 
 REGRESSION_EVALUATION = EvaluationConfig(
@@ -253,6 +274,7 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
@@ -263,6 +285,11 @@ class PipelineConfig:
         task = self.dataset.task
         if self.dataset.uri is None and task != "classification":
             raise ValueError("the built-in simulator makes a classification dataset; set `dataset.uri`")
+        if self.dataset.uri is not None and self.dataset.label_delay_days > 0 and self.dataset.labels_uri is None:
+            raise ValueError(
+                "`dataset.label_delay_days` > 0 with your own source needs `dataset.labels_uri`: where the late "
+                "labels land (a file or folder with the key, target and timestamp columns)"
+            )
         if self.model.estimator not in ESTIMATORS[task]:
             raise ValueError(
                 f"`model.estimator` {self.model.estimator!r} does not fit task {task!r}; "

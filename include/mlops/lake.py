@@ -5,6 +5,8 @@ Layout under the lake root::
     landing/<dataset>/ds=YYYY-MM-DD/part-0.parquet       what the source gave us, as landed
     curated/<dataset>/ds=YYYY-MM-DD/part-0.parquet       passed validation; the only zone training reads
     quarantine/<dataset>/ds=YYYY-MM-DD/part-0.parquet    failed validation, with validation.json beside it
+    labels/<dataset>/ds=YYYY-MM-DD/part-0.parquet        late labels of day D's events (key, target), validated
+    predictions/<dataset>/ds=YYYY-MM-DD/part-0.parquet   what the champion (and a shadow) scored on day D
     reports/<kind>/<dataset>/ds=YYYY-MM-DD/...           validation results, decisions, drift reports
 
 Writing a partition replaces it whole, so a re-run or backfill of a day is idempotent. A day lives in
@@ -28,7 +30,7 @@ from include.mlops.exceptions import MlopsError
 if TYPE_CHECKING:
     import pandas as pd
 
-ZONES = ("landing", "curated", "quarantine", "reports")
+ZONES = ("landing", "curated", "quarantine", "labels", "predictions", "reports")
 DATA_FILE = "part-0.parquet"
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+SHADOW = "shadow"  # a blessed challenger scoring beside the champion until evaluation.shadow_days confirm it
 RUN_KEY_TAG = "airflow_run_key"  # version and run tag: <dag_id>/<run_id> of the DAG run that trained it
 
 
