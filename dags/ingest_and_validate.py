@@ -4,7 +4,9 @@
 **What it does.** Every day, lands the previous day's batch from the configured source into the lake
 (`landing/<dataset>/ds=YYYY-MM-DD`), validates it with the dataset's Great Expectations suite, then
 publishes it to `curated/` and emits the `mlops_curated_batch` asset event, or moves it to
-`quarantine/` with `validation.json` beside it and fails.
+`quarantine/` with `validation.json` beside it and fails. With late labels (`dataset.label_delay_days`
+N > 0) the batch lands without its label column and `land_labels`, in parallel, lands the labels of
+the events of N days earlier into `labels/` after their own small suite.
 
 **When.** Daily at 00:00 UTC for the day that just ended (the run's data interval). Backfill a range
 with `airflow backfill create --dag-id ingest_and_validate --from-date 2026-01-01 --to-date 2026-01-31`
@@ -25,6 +27,13 @@ or the source changed); it was left in `curated/` and nothing was deleted. Fix t
 `{"ds": "<day>", "requarantine_curated": true}` to move it to quarantine.
 `land_batch` failed: the source is unreachable or the config does not fit the data (a column name, a label
 that does not fit the task); the message names the column, the file and the key to set. Not retried.
+`land_labels` failed (only with `dataset.label_delay_days` N > 0; the run of day X lands the labels of the
+events of X - N into `labels/<dataset>/ds=X-N`): "LABELS QUARANTINED" names the failed checks of the label
+suite (key null or duplicated, target null or not 0/1, no rows); the feed is in
+`quarantine/<dataset>.labels/ds=X-N/` with `validation.json` and no training uses that day. Fix the label
+feed (`dataset.labels_uri`), then clear `land_labels`. "LABELS NOT LANDED": the label file is unreadable or
+lacks a column (the message names it and the key to set). Not retried. With N = 0 the task is skipped
+("labels arrive in the batch").
 """
 
 from __future__ import annotations
@@ -37,7 +46,12 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag
 from mlops_airflow.assets import CURATED_BATCH
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import INGEST_DAG_ID
-from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
+from mlops_airflow.operators.ingest import (
+    GxValidateBatchOperator,
+    LandBatchOperator,
+    LandLabelsOperator,
+    PublishBatchOperator,
+)
 from mlops_airflow.params import RunParam, date_param
 
 # The validated param as it is (None: the run's data interval), no Jinja (see mlops_airflow.params).
@@ -79,6 +93,8 @@ def ingest_and_validate():
     validate = GxValidateBatchOperator(task_id="validate_batch", ds=DS, execution_timeout=dt.timedelta(minutes=30))
     publish = PublishBatchOperator(task_id="publish_batch", ds=DS, outlets=[CURATED_BATCH])
     land >> validate >> publish
+    # in parallel: the labels of day D - dataset.label_delay_days (skipped with no delay)
+    LandLabelsOperator(task_id="land_labels", ds=DS, execution_timeout=dt.timedelta(minutes=30))
 
 
 ingest_and_validate()

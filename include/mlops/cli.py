@@ -66,6 +66,19 @@ def _day_lines(result: dict[str, Any], lake_uri: str, dataset: str) -> list[str]
         lines.append(f"{'':>36}... {len(failed) - FAILED_SHOWN} more in {lake_uri}/{where}/{dataset}/ds={ds}/")
     if status == "kept":
         lines.append(f"{'':>36}left in curated/: {result.get('cause')}")
+    return lines + _label_lines(result.get("labels"), lake_uri, dataset)
+
+
+def _label_lines(labels: dict[str, Any] | None, lake_uri: str, dataset: str) -> list[str]:
+    """The label feed the day's run landed (late labels): the day they belong to, or why they were quarantined."""
+    if labels is None:
+        return []
+    if labels["status"] == "landed":
+        return [f"{'':>12}labels of {labels['ds']} landed {labels['rows']:>9,} rows"]
+    failed = labels.get("failed") or []
+    lines = [f"{'':>12}labels of {labels['ds']} QUARANTINED  {failed[0] if failed else ''}"]
+    lines += [f"{'':>36}{f}" for f in failed[1:FAILED_SHOWN]]
+    lines.append(f"{'':>36}in {lake_uri}/quarantine/{dataset}.labels/ds={labels['ds']}/")
     return lines
 
 
@@ -106,7 +119,7 @@ def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> 
 
     results = []
     for day in _progress(days):
-        result = ingest_day(cfg, lake, day, requarantine_curated=requarantine)
+        result = ingest_day(cfg, lake, day, requarantine_curated=requarantine, labels_from=days[0])
         results.append(result)
         if as_json:
             print(json.dumps(result), flush=True)
@@ -116,10 +129,21 @@ def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> 
     lines, code = _summary_lines(results, cfg, requarantine)
     if as_json:
         counts = {s: sum(r["status"] == s for r in results) for s in ("published", "quarantined", "kept")}
+        labels = [r["labels"] for r in results if "labels" in r]
+        if labels:
+            counts |= {f"labels_{s}": sum(x["status"] == s for x in labels) for s in ("landed", "quarantined")}
         print(json.dumps({"days": len(results), **counts, "lake": cfg.lake_root, "exit": code}))
     else:
         for line in lines:
             print(line)
+        labels = [r["labels"] for r in results if "labels" in r]
+        if cfg.dataset.label_delay_days > 0:
+            bad = sum(x["status"] == "quarantined" for x in labels)
+            print(
+                f"labels arrive {cfg.dataset.label_delay_days} days late: landed the labels of "
+                f"{len(labels) - bad} days, {bad} label feeds quarantined; the last "
+                f"{min(cfg.dataset.label_delay_days, len(results))} days have no labels yet"
+            )
     return code
 
 

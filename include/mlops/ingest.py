@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from include.mlops.config import PipelineConfig
@@ -17,14 +18,17 @@ from include.mlops.validation import (
     FailedExpectation,
     ValidationSummary,
     derive_suite,
+    label_suite,
     load_suite,
     stale_keys,
     validate_frame,
+    without_target,
 )
 
 log = logging.getLogger(__name__)
 
 DERIVED_SUITE_KEY = "suites/{dataset}.json"
+LABELS_SUFFIX = ".labels"  # a failing label feed of day D: quarantine/<dataset>.labels/ds=D/ (+ validation.json)
 
 
 def land_batch(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None) -> PartitionInfo:
@@ -36,6 +40,13 @@ def land_batch(cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: An
 
 
 def suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> dict[str, Any]:
+    """The feature batch's suite: ``_suite_for`` without expectations on the target when the labels arrive
+    late (``dataset.label_delay_days`` > 0: the batch has no target; the labels have ``label_suite``)."""
+    suite = _suite_for(cfg, lake, storage_client)
+    return without_target(suite, cfg.dataset.target) if cfg.dataset.label_delay_days > 0 else suite
+
+
+def _suite_for(cfg: PipelineConfig, lake: Lake, storage_client: Any = None) -> dict[str, Any]:
     """The configured suite file, else the suite derived from the whole source and kept in the lake.
 
     A kept suite records the config keys it was derived from; when one of them changed (a corrected
@@ -175,13 +186,106 @@ def publish(cfg: PipelineConfig, lake: Lake, day: dt.date) -> PartitionInfo:
     return info
 
 
+def label_day(cfg: PipelineConfig, run_day: dt.date) -> dt.date:
+    """The day whose labels the run of ``run_day`` lands: ``run_day - dataset.label_delay_days``."""
+    return run_day - dt.timedelta(days=cfg.dataset.label_delay_days)
+
+
+@dataclass(frozen=True)
+class LabelsLanded:
+    ds: str  # the day of the events the labels belong to
+    run_ds: str  # the day whose run landed them (ds + label_delay_days)
+    rows: int
+    positives: int | None  # classification: rows with target 1
+    uri: str
+    content_hash: str
+    evaluated: int  # expectations of the label suite, all passed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def labels_quarantine_prefix(cfg: PipelineConfig, day: dt.date) -> str:
+    return f"quarantine/{cfg.dataset.name}{LABELS_SUFFIX}/ds={day.isoformat()}"
+
+
+def land_labels(cfg: PipelineConfig, lake: Lake, run_day: dt.date, storage_client: Any = None) -> LabelsLanded:
+    """Land and validate the label feed of the events of ``run_day - label_delay_days`` into
+    ``labels/<dataset>/ds=<that day>/`` (replacing it). A feed that fails ``label_suite`` goes to
+    ``quarantine/<dataset>.labels/ds=<day>/`` with ``validation.json`` beside it, any labels landed
+    before for the day are left as they are, and ``DataValidationFailed`` names the failed checks.
+
+    Labels may land for a day whose features are quarantined or missing: they are never joined then."""
+    from include.mlops.outcomes import LABELS
+    from include.mlops.sources import load_labels
+
+    dataset, day = cfg.dataset.name, label_day(cfg, run_day)
+    frame = load_labels(cfg, day, storage_client)
+    summary = validate_frame(frame, label_suite(cfg))
+    report = summary.as_dict() | {"dataset": dataset, "ds": day.isoformat(), "run_ds": run_day.isoformat()}
+    lake.write_json(lake.report_key("validation", dataset + LABELS_SUFFIX, day, "validation.json"), report)
+    if not summary.success:
+        prefix = labels_quarantine_prefix(cfg, day)
+        lake.write_partition("quarantine", dataset + LABELS_SUFFIX, day, frame)
+        lake.write_json(f"{prefix}/validation.json", report)
+        kept = (
+            "the labels landed before for that day are kept"
+            if lake.has_partition(LABELS, dataset, day)
+            else "no labels of that day are in the lake"
+        )
+        raise DataValidationFailed(
+            summary.message(f"labels of {dataset} ds={day}")
+            + f"\nThe label feed is in quarantine at {lake.storage.uri(prefix)}; {kept}, and no training uses "
+            f"days without labels. Fix the label feed ({cfg.dataset.labels_uri or 'the simulator'}) and clear "
+            f"land_labels of the run of {run_day}.",
+            report,
+        )
+    info = lake.write_partition(LABELS, dataset, day, frame)
+    lake.delete_partition("quarantine", dataset + LABELS_SUFFIX, day)
+    positives = int(frame[cfg.dataset.target].sum()) if cfg.dataset.task == "classification" else None
+    return LabelsLanded(
+        day.isoformat(), run_day.isoformat(), info.rows, positives, info.uri, info.content_hash, summary.evaluated
+    )
+
+
+def ingest_labels(cfg: PipelineConfig, lake: Lake, run_day: dt.date, storage_client: Any = None) -> dict[str, Any]:
+    """``land_labels`` as a status dict (``landed`` or ``quarantined`` with ``failed`` in words)."""
+    try:
+        landed = land_labels(cfg, lake, run_day, storage_client)
+    except DataValidationFailed as exc:
+        failed = [FailedExpectation(**f) for f in exc.summary.get("failed", [])]
+        return {
+            "ds": label_day(cfg, run_day).isoformat(),
+            "status": "quarantined",
+            "rows": exc.summary.get("rows"),
+            "failed": [f.describe() for f in failed],
+        }
+    return {"ds": landed.ds, "status": "landed", "rows": landed.rows}
+
+
 def ingest_day(
-    cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any = None, requarantine_curated: bool = False
+    cfg: PipelineConfig,
+    lake: Lake,
+    day: dt.date,
+    storage_client: Any = None,
+    requarantine_curated: bool = False,
+    labels_from: dt.date | None = None,
 ) -> dict[str, Any]:
     """land -> validate -> publish|quarantine in one call (the history loader and seeding use this).
 
     Status ``published``, ``quarantined`` or ``kept`` (a curated day the re-validation failed, left in
-    curated/); for the last two, ``failed`` lists the failed expectations in words."""
+    curated/); for the last two, ``failed`` lists the failed expectations in words. With
+    ``dataset.label_delay_days`` > 0 it also lands the labels of ``day - delay`` as the day's run would
+    (key ``labels``), unless that day is before ``labels_from`` (the first day of a loaded history)."""
+    batch = _ingest_batch(cfg, lake, day, storage_client, requarantine_curated)
+    if cfg.dataset.label_delay_days > 0 and (labels_from is None or label_day(cfg, day) >= labels_from):
+        batch["labels"] = ingest_labels(cfg, lake, day, storage_client)
+    return batch
+
+
+def _ingest_batch(
+    cfg: PipelineConfig, lake: Lake, day: dt.date, storage_client: Any, requarantine_curated: bool
+) -> dict[str, Any]:
     landed = land_batch(cfg, lake, day, storage_client)
     try:
         validate_landed(cfg, lake, day, storage_client, requarantine_curated=requarantine_curated)

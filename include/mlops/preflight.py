@@ -36,7 +36,8 @@ def check_columns(cfg: PipelineConfig, frame: pd.DataFrame, where: str) -> None:
     ds = cfg.dataset
     columns = [str(c) for c in frame.columns]
     fix = f"Set it in {cfg.source_path} to one of the columns; nothing was written to the lake."
-    if ds.target not in columns:
+    # with late labels the source may leave the target out: it comes from dataset.labels_uri
+    if ds.target not in columns and not (ds.label_delay_days > 0 and ds.labels_uri is not None):
         raise DataConfigMismatch(
             f"target column {ds.target!r} (dataset.target) is not in {where}.{_did_you_mean(ds.target, columns)} "
             f"Columns are: {', '.join(columns)}. {fix}"
@@ -107,7 +108,27 @@ def check_and_map_target(cfg: PipelineConfig, frame: pd.DataFrame, where: str) -
     )
 
 
+def check_label_columns(cfg: PipelineConfig, frame: pd.DataFrame, where: str) -> None:
+    """A late-label feed (``dataset.labels_uri``) holds the key, the target and the event time."""
+    ds = cfg.dataset
+    columns = [str(c) for c in frame.columns]
+    for key, name in (
+        ("dataset.key_column", ds.key_column),
+        ("dataset.target", ds.target),
+        ("dataset.timestamp_column", ds.timestamp_column),
+    ):
+        if name is not None and name not in columns:
+            raise DataConfigMismatch(
+                f"label column {name!r} ({key}) is not in the labels at {where}.{_did_you_mean(name, columns)} "
+                f"Columns are: {', '.join(columns)}. The labels need the same {key} as the source: rename the "
+                f"column in the label files, or set {key} in {cfg.source_path}; nothing was written to the lake."
+            )
+
+
 def prepare_source(cfg: PipelineConfig, frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Both checks; returns the frame with the target mapped to 0/1 where ``positive_label`` says so."""
+    """Both checks; returns the frame with the target mapped to 0/1 where ``positive_label`` says so.
+    A source without the target (late labels from ``dataset.labels_uri``) is returned as it is."""
     check_columns(cfg, frame, where)
+    if cfg.dataset.target not in frame.columns:
+        return frame
     return check_and_map_target(cfg, frame, where)

@@ -210,6 +210,8 @@ def train_and_register(
                 "n_numeric": len(numeric),
                 "n_categorical": len(categorical),
                 "config_file": cfg.source_path,
+                "label_delay_days": data.label_delay_days,
+                "labels_matured_through": data.labels_matured_through or "none",
             }
         )
         mlflow.set_tags(
@@ -218,6 +220,10 @@ def train_and_register(
                 "data.partitions": ",".join(p["ds"] for p in data.partitions),
                 "data.missing_days": ",".join(data.missing_days),
                 "data.dataset": cfg.dataset.name,
+                "data.label_delay_days": str(data.label_delay_days),
+                "data.labels_matured_through": data.labels_matured_through or "",
+                "data.immature_days": ",".join(data.immature_days),
+                "data.unlabelled_rows": str(data.unlabelled_rows),
             }
         )
         mlflow.log_dict(
@@ -227,6 +233,7 @@ def train_and_register(
                 "content_hash": data.content_hash,
                 "window": window.as_dict(),
                 "features": {"numeric": numeric, "categorical": categorical},
+                **data.label_lineage(),
             },
             "lineage/training_data.json",
         )
@@ -274,7 +281,9 @@ def train_on_check(
     partition that changed or vanished since raises ``InsufficientData``. ``drift_summary`` (what a drift check
     triggered the run with) is logged as the run's ``trigger/drift_summary.json``, again on a reused run."""
     window = window_from_check(check)
-    data = assemble_window(lake, cfg, window, expected=check["partitions"])
+    data = assemble_window(
+        lake, cfg, window, expected=check["partitions"], expected_labels=check.get("label_partitions") or None
+    )
     result = train_and_register(client, tracking_uri, cfg, data, window, run_key, tags)
     if drift_summary is not None:
         client.log_dict(result.run_id, drift_summary, "trigger/drift_summary.json")

@@ -127,6 +127,7 @@ def derivation_inputs(cfg: PipelineConfig) -> dict[str, Any]:
         "features": list(ds.features) if ds.features is not None else None,
         "exclude_columns": list(ds.exclude_columns),
         "positive_label": ds.positive_label,
+        "label_delay_days": ds.label_delay_days,
     }
 
 
@@ -142,8 +143,48 @@ def stale_keys(suite: dict[str, Any], cfg: PipelineConfig) -> list[str]:
     if not isinstance(recorded, dict) or "inputs" not in recorded:
         return ["derived_from"]
     now = derivation_inputs(cfg)
-    before = recorded["inputs"]
+    before = {"label_delay_days": 0, **recorded["inputs"]}  # recorded before late labels existed: no delay
     return [k if k == "derivation_version" else f"dataset.{k}" for k in now if before.get(k) != now[k]]
+
+
+def without_target(suite: dict[str, Any], target: str) -> dict[str, Any]:
+    """``suite`` for a feature batch that has no label column (``dataset.label_delay_days`` > 0): every
+    expectation on ``target`` dropped, and ``target`` taken out of column-set expectations."""
+    kept: list[dict[str, Any]] = []
+    for exp in suite.get("expectations", []):
+        kwargs = exp.get("kwargs") or {}
+        if kwargs.get("column") == target:
+            continue
+        for name in ("column_set", "column_list"):
+            if isinstance(kwargs.get(name), list) and target in kwargs[name]:
+                exp = {**exp, "kwargs": {**kwargs, name: [c for c in kwargs[name] if c != target]}}
+        kept.append(exp)
+    return {**suite, "expectations": kept}
+
+
+def label_suite(cfg: PipelineConfig) -> dict[str, Any]:
+    """The GX suite a late-label feed must pass: at least one row; key present, not null, unique; target
+    not null and 0/1 (classification) or numeric (regression)."""
+    ds = cfg.dataset
+    key, target = ds.key_column, ds.target
+    exps: list[dict[str, Any]] = [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": None}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": key}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": target}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": key}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": key}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
+    ]
+    if ds.task == "classification":
+        exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}})
+    else:
+        exps.append(
+            {"type": "expect_column_values_to_be_in_type_list", "kwargs": {"column": target, "type_list": _NUMERIC}}
+        )
+    return {"name": f"{ds.name}_labels", "expectations": exps}
+
+
+_NUMERIC = ["int", "int8", "int16", "int32", "int64", "Int64", "float", "float16", "float32", "float64", "Float64"]
 
 
 def derive_suite(
@@ -157,6 +198,8 @@ def derive_suite(
 
     import pandas as pd
 
+    if cfg is not None and cfg.dataset.label_delay_days > 0:  # the batch lands without its label
+        frame = frame.drop(columns=[target], errors="ignore")
     exps: list[dict[str, Any]] = [
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": None}},
         {
@@ -164,8 +207,9 @@ def derive_suite(
             "kwargs": {"column_set": [str(c) for c in frame.columns], "exact_match": False},
         },
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": timestamp_column}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
     ]
+    if target in frame.columns:
+        exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}})
     for col in frame.columns:
         if col in (timestamp_column,):
             continue

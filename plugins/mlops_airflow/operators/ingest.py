@@ -101,6 +101,67 @@ class GxValidateBatchOperator(DailyPartitionOperator):
         return json_safe(summary.as_dict())
 
 
+class LandLabelsOperator(DailyPartitionOperator):
+    """Land and validate the late labels the run of day X brings: those of the events of X - label_delay_days.
+
+    Skipped when ``dataset.label_delay_days`` is 0 (the batch holds its labels). A label feed that fails its
+    suite goes to ``quarantine/<dataset>.labels/ds=<day>/`` with ``validation.json`` beside it and the task
+    fails without retrying, naming the failed checks."""
+
+    ui_color = "#f0e6ff"
+    operator_extra_links = (links.ReportLink(),)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from include.mlops.exceptions import ConfigError, DataValidationFailed, SourceError
+        from include.mlops.ingest import LABELS_SUFFIX, label_day, land_labels
+        from include.mlops.jsonsafe import json_safe
+        from include.mlops.validation import FailedExpectation
+
+        run_day = partition_day(context, self.ds)
+        cfg = self.config
+        delay = cfg.dataset.label_delay_days
+        if delay == 0:
+            raise AirflowSkipException(
+                f"labels arrive in the batch (dataset.label_delay_days is 0 in {cfg.source_path}); nothing to land"
+            )
+        day = label_day(cfg, run_day)
+        self.begin(
+            "land the labels of %s ds=%s (%d days late, run of %s) from %s",
+            cfg.dataset.name,
+            day,
+            delay,
+            run_day,
+            cfg.dataset.labels_uri or "the simulator",
+        )
+        self.link_report(self.lake.report_key("validation", cfg.dataset.name + LABELS_SUFFIX, day, "validation.json"))
+        client = self.lake_hook.s3_client() if self.lake_hook.needs_s3(cfg.dataset.labels_uri) else None
+        try:
+            landed = land_labels(cfg, self.lake, run_day, client)
+        except DataValidationFailed as exc:
+            context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
+            self.log.error("%s", exc)
+            failed = exc.summary.get("failed", [])
+            first = FailedExpectation(**failed[0]).describe() if failed else "see validation.json"
+            self.outcome(
+                "LABELS QUARANTINED %s ds=%s: %d checks failed, first: %s", cfg.dataset.name, day, len(failed), first
+            )
+            raise BatchQuarantined(str(exc)) from None
+        except (SourceError, ConfigError) as exc:  # unreadable, or a config that does not fit the labels
+            self.outcome("LABELS NOT LANDED %s ds=%s: %s", cfg.dataset.name, day, exc)
+            raise AirflowFailException(str(exc)) from None
+        self.outcome(
+            "landed %d labels of %s ds=%s (%s positives) at %s",
+            landed.rows,
+            cfg.dataset.name,
+            landed.ds,
+            landed.positives if landed.positives is not None else "n/a",
+            landed.uri,
+        )
+        return landed.as_dict()
+
+
 class PublishBatchOperator(DailyPartitionOperator):
     """Publish the validated batch to the curated zone and emit an asset event for it."""
 
