@@ -96,9 +96,20 @@ class CheckTrainingWindowOperator(MlopsOperator):
             check = check_window(self.lake, cfg, window)
         except InsufficientData as exc:
             raise TrainingDataRejected(str(exc)) from None
+        if check.label_delay_days > 0:
+            self.log.info(
+                "labels arrive %d days late: labels matured through %s; immature days skipped: %s; "
+                "%d feature rows without a label dropped",
+                check.label_delay_days,
+                check.labels_matured_through,
+                ", ".join(check.immature_days),
+                check.unlabelled_rows,
+            )
         if check.missing_days:
             self.log.warning(
-                "days without a curated partition (quarantined or not ingested): %s", ", ".join(check.missing_days)
+                "days without a curated partition%s (quarantined or not ingested): %s",
+                " or without labels" if check.label_delay_days > 0 else "",
+                ", ".join(check.missing_days),
             )
         self.outcome(
             "window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
