@@ -331,6 +331,7 @@ def test_a_regression_config_copied_from_the_shipped_file_says_what_to_do(user, 
         name="energy", uri=str(data), timestamp_column="measured_at", target="load_mw", task="regression", suite=None
     )
     doc["dataset"]["exclude_columns"] = []
+    doc["dataset"].update(key_column=None, label_delay_days=0)  # this source holds its labels
     doc["lake"]["root"] = str(user.lake_root)
     user.write_config(doc)
     code, _, err = run(capsys, "load-history")
