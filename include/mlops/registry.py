@@ -278,7 +278,14 @@ def evaluate_and_record(
     it validated, else ``InsufficientData``) and write the decision, with ``trigger``, to the lake under
     ``reports/promotion/``. A re-run for a version that is already champion keeps the report it was promoted on."""
     window = window_from_check(check)
-    holdout = assemble_window(lake, cfg, window, expected=check["partitions"], holdout_only=True)
+    holdout = assemble_window(
+        lake,
+        cfg,
+        window,
+        expected=check["partitions"],
+        holdout_only=True,
+        expected_labels=check.get("label_partitions") or None,  # late labels: the ones the check joined
+    )
     evaluation = evaluate(client, cfg, challenger, holdout.holdout, trigger=trigger)
     report = json_safe(evaluation.as_dict()) | {"trigger": trigger}
     key = lake.report_key("promotion", cfg.dataset.name, window.end, f"decision_v{challenger}.json")
