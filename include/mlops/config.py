@@ -216,6 +216,8 @@ class DriftConfig:
     drift_share: Annotated[Number, Field(gt=0, le=1)] = 0.3  # dataset drift at this share of drifted columns
     prediction_drift: StrictBool = True  # also compare the champion's score distribution on both windows
     performance_tolerance: Number | None = 0.05  # primary metric drop vs the champion's evaluation; None: off
+    performance_window_days: Annotated[StrictInt, Field(ge=1, le=90)] = 7  # realized metric: the N newest matured days
+    prediction_reference_days: Annotated[StrictInt, Field(ge=1, le=90)] = 7  # logged scores before the window
     cooldown_days: Annotated[StrictInt, Field(ge=0)] = 7  # no new trigger within this many logical days
     min_drifted_days: Annotated[StrictInt, Field(ge=1)] = 1  # trigger when at least N ...
     lookback_days: Annotated[StrictInt, Field(ge=1)] = 1  # ... of the last M days (today included) drifted

@@ -1,14 +1,27 @@
-"""Daily drift monitoring with Evidently 0.7, and the decision to retrain.
+"""Daily drift monitoring with Evidently 0.7 on the prediction log, and the decision to retrain.
 
-- The **reference** is the data the current champion was trained on, found through its MLflow run's
-  lineage (``lineage/training_data.json``), not "whatever is newest".
-- The **current window** is the ``drift.window_days`` days before the run's data interval end, so a
-  backfill checks the days it names.
-- Both sides are a seeded sample, stratified by the target and capped per side, of only the columns
-  the model uses, typed as the model typed them.
-- Three signals: feature drift (share of drifted columns >= ``drift_share``), prediction drift (the
-  champion's scores on both windows) and, where labels are present, the champion's primary metric
-  on the current window against its evaluation value.
+Nothing is re-scored here: what the champion predicted is read from the prediction log
+(``predictions/<dataset>/ds=D``, written by ``score_batch``; see ``include.mlops.outcomes``).
+
+- **Feature drift.** The reference is the data the current champion was trained on, found through its
+  MLflow run's lineage (``lineage/training_data.json``), not "whatever is newest"; the current window
+  is the ``drift.window_days`` days before the run's data interval end, so a backfill checks the days it
+  names. Both sides are a seeded sample, capped per side, of only the feature columns the model uses,
+  typed as the model typed them, stratified by the target where the curated batch has it (with
+  ``dataset.label_delay_days`` > 0 it has not: the labels arrive later in ``labels/``).
+- **Prediction drift.** The ``score`` the champion version logged on the current window's days against
+  the scores the same version logged on the ``drift.prediction_reference_days`` days before the window:
+  out-of-sample scores of the same model, what it "normally" predicted just before. Rows of other
+  versions are left out; window days not scored (or scored by another version) are listed in the
+  summary. A champion with no logged scores before the window (just promoted) has no prediction-drift
+  signal that day, with the reason in ``notes``: the alternative, scoring its training sample, would
+  compare in-sample scores (sharper than any out-of-sample ones) with logged ones and call that drift.
+  No prediction partition at all in the window fails (``PredictionsMissing``): score the days first.
+- **Realized metric.** The champion's logged predictions joined by key with the labels that have
+  matured by the window end (day + ``dataset.label_delay_days`` < end), on the
+  ``drift.performance_window_days`` newest matured days, per day and pooled; against its evaluation
+  value (``evaluation.challenger_value``): degraded when worse by more than ``drift.performance_tolerance``.
+  The summary lists ``labelled_days`` and ``unlabelled_days`` (scored, labels not in yet).
 - ``decide_trigger`` is pure: cooldown counted in logical days, N-of-M drifted days, no trigger while
   a training run is queued or running. Its history comes from the lake (one summary per day), so a
   backfill behaves like live days.
@@ -32,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREDICTION = "__champion_score"
 REPORT_KIND = "drift"
 
 
@@ -66,7 +78,9 @@ def read_sampled(
 
     Only ``columns`` are decoded, and each partition is sampled as soon as it is read (the same
     fraction everywhere, from the row counts in the Parquet footers), so memory holds one partition
-    and the sample, never the whole window. Returns (sample, days read, rows in those days).
+    and the sample, never the whole window. ``stratify`` not among ``columns`` is read too where the
+    partition has it (with late labels the curated batch has no target), used, and dropped.
+    Returns (sample, days read, rows in those days).
     """
     import io
 
@@ -78,13 +92,16 @@ def read_sampled(
     if not present:
         raise InsufficientData(f"none of the days {days[0]}..{days[-1]} is curated")
     blobs = {d: lake.read_partition_bytes("curated", dataset, d) for d in present}  # compressed: small
-    rows = {d: pq.ParquetFile(io.BytesIO(b)).metadata.num_rows for d, b in blobs.items()}
+    files = {d: pq.ParquetFile(io.BytesIO(b)) for d, b in blobs.items()}
+    rows = {d: f.metadata.num_rows for d, f in files.items()}
     total = sum(rows.values())
     fraction = min(1.0, cap / total) if total else 1.0
     parts = []
     for i, d in enumerate(present):
-        frame = pd.read_parquet(io.BytesIO(blobs.pop(d)), columns=columns)
-        parts.append(sample_fraction(frame, fraction, seed + i, stratify))
+        extra = [stratify] if stratify and stratify not in columns and stratify in files[d].schema_arrow.names else []
+        frame = pd.read_parquet(io.BytesIO(blobs.pop(d)), columns=columns + extra)
+        part = sample_fraction(frame, fraction, seed + i, stratify)
+        parts.append(part.drop(columns=extra) if extra else part)
         del frame
     return pd.concat(parts, ignore_index=True), present, total
 
@@ -232,6 +249,164 @@ def decide_trigger(
     return TriggerDecision(True, f"drift on {drifted_days} of the last {cfg.lookback_days} days")
 
 
+# -- the prediction log and the labels -------------------------------------------------------
+class PredictionsMissing(InsufficientData):
+    """No day of the current window has a prediction partition: score_batch did not run for it."""
+
+
+def days_between(start: dt.date, end: dt.date) -> list[str]:
+    """ISO days from ``start`` (inclusive) to ``end`` (exclusive)."""
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days)]
+
+
+@dataclass(frozen=True)
+class LoggedScores:
+    """The logged ``score`` of ``version`` on some days, and what the log said about the others."""
+
+    scores: Any  # numpy array, seeded sample of at most the cap
+    days: list[str]  # days scored by the version
+    unscored_days: list[str]  # days without a prediction partition
+    other_version_days: dict[str, list[str]]  # day -> the versions that scored it instead
+
+
+def logged_scores(
+    lake: Lake, cfg: PipelineConfig, days: list[str], version: str, cap: int, seed: int, logged: set[str] | None = None
+) -> LoggedScores:
+    """The scores ``version`` logged on ``days`` (rows of other versions are left out), read one partition at
+    a time, columns ``score`` and ``model_version`` only; a seeded sample of at most ``cap`` scores.
+    ``logged``: the days with a prediction partition (one listing), read from the lake when None."""
+    import numpy as np
+
+    from include.mlops import outcomes
+
+    if logged is None:
+        logged = set(lake.list_partitions(outcomes.PREDICTIONS, cfg.dataset.name))
+    parts, scored, unscored, other = [], [], [], {}
+    for d in days:
+        if d not in logged:
+            unscored.append(d)
+            continue
+        frame = outcomes.read_predictions(lake, cfg, d, columns=[outcomes.SCORE, outcomes.MODEL_VERSION])
+        versions = frame[outcomes.MODEL_VERSION].astype(str)
+        mine = frame.loc[versions == str(version), outcomes.SCORE].to_numpy(dtype="float64")
+        if len(mine):
+            scored.append(d)
+            parts.append(mine)
+        if len(mine) < len(frame):
+            other[d] = sorted(set(versions[versions != str(version)]))
+    scores = np.concatenate(parts) if parts else np.empty(0)
+    if len(scores) > cap:
+        scores = np.random.default_rng(seed).choice(scores, size=cap, replace=False)
+    return LoggedScores(scores, scored, unscored, other)
+
+
+@dataclass(frozen=True)
+class Realized:
+    """The champion's realized primary metric: its logged predictions joined with matured labels."""
+
+    metric: str
+    window: dict[str, str]  # the performance window: the matured days [start, end)
+    per_day: dict[str, dict[str, Any]]  # labelled day -> {value, rows, unlabelled_rows}
+    pooled: float | None  # over every labelled day's rows together
+    rows: int
+    labelled_days: list[str]
+    unlabelled_days: list[str]  # scored by the champion, labels not in (yet)
+    unscored_days: list[str]  # matured days of the window the champion did not score
+    last_matured_day: str
+    label_delay_days: int
+
+
+def realized_metric(
+    lake: Lake, cfg: PipelineConfig, version: str, window_end: dt.date, logged: set[str] | None = None
+) -> Realized:
+    """The champion's primary metric on the ``drift.performance_window_days`` newest days whose labels have
+    matured by ``window_end`` (exclusive): day + ``dataset.label_delay_days`` < window_end. Per day, and pooled
+    over the rows of all those days. A day counts when ``version`` scored it and its labels are in the lake;
+    the champion-scored days up to the window end whose labels are not in (not matured yet, or late) are
+    ``unlabelled_days``. Metrics at the evaluation's threshold (``compute_metrics``' default), so the value is
+    comparable with the champion's ``evaluation.challenger_value``."""
+    import numpy as np
+    import pandas as pd
+
+    from include.mlops import outcomes
+    from include.mlops.evaluation import compute_metrics
+
+    ds_cfg, metric, task = cfg.dataset, cfg.evaluation.primary_metric, cfg.dataset.task
+    key, target = outcomes.key_of(cfg), ds_cfg.target
+    last = outcomes.last_matured_day(window_end, ds_cfg.label_delay_days)
+    start = last - dt.timedelta(days=cfg.drift.performance_window_days - 1)
+    if logged is None:
+        logged = set(lake.list_partitions(outcomes.PREDICTIONS, ds_cfg.name))
+    per_day: dict[str, dict[str, Any]] = {}
+    labelled, unlabelled, unscored, pooled_y, pooled_s = [], [], [], [], []
+    for d in days_between(start, window_end):
+        matured = outcomes.matured(dt.date.fromisoformat(d), window_end, ds_cfg.label_delay_days)
+        if d not in logged:
+            if matured:
+                unscored.append(d)
+            continue
+        columns = [key, outcomes.SCORE, outcomes.MODEL_VERSION] if matured else [outcomes.MODEL_VERSION]
+        frame = outcomes.read_predictions(lake, cfg, d, columns=columns)
+        frame = frame[frame[outcomes.MODEL_VERSION].astype(str) == str(version)]
+        if frame.empty:
+            if matured:
+                unscored.append(d)
+            continue
+        labels = outcomes.read_labels(lake, cfg, d) if matured else None
+        if labels is None:
+            unlabelled.append(d)
+            continue
+        joined, missing = outcomes.join_labels(frame[[key, outcomes.SCORE]], labels, key, target)
+        if joined.empty:
+            unlabelled.append(d)
+            continue
+        y, s = joined[target].to_numpy(), joined[outcomes.SCORE].to_numpy(dtype="float64")
+        value = compute_metrics(task, y, s)[metric]
+        per_day[d] = {"value": value, "rows": len(joined), "unlabelled_rows": missing}
+        labelled.append(d)
+        pooled_y.append(pd.Series(y))
+        pooled_s.append(s)
+    pooled = None
+    if labelled:
+        y_all, s_all = pd.concat(pooled_y, ignore_index=True).to_numpy(), np.concatenate(pooled_s)
+        value = compute_metrics(task, y_all, s_all)[metric]
+        pooled = value if math.isfinite(value) else None
+    return Realized(
+        metric=metric,
+        window={"start": start.isoformat(), "end": (last + dt.timedelta(days=1)).isoformat()},
+        per_day=per_day,
+        pooled=pooled,
+        rows=sum(p["rows"] for p in per_day.values()),
+        labelled_days=labelled,
+        unlabelled_days=unlabelled,
+        unscored_days=unscored,
+        last_matured_day=last.isoformat(),
+        label_delay_days=ds_cfg.label_delay_days,
+    )
+
+
+def performance_verdict(
+    realized: Realized, at_evaluation: float | None, direction: str, tolerance: float | None
+) -> dict[str, Any]:
+    """The realized metric against the value at evaluation: ``degraded`` when worse by more than ``tolerance``."""
+    value = realized.pooled
+    drop = None
+    if value is not None and at_evaluation is not None:
+        drop = (at_evaluation - value) if direction == "maximize" else (value - at_evaluation)
+    return {
+        "metric": realized.metric,
+        "current": value,  # the pooled realized value (the name health and older summaries read)
+        "realized": value,
+        "per_day": {d: p["value"] for d, p in realized.per_day.items()},
+        "rows": realized.rows,
+        "window": realized.window,
+        "at_evaluation": at_evaluation,
+        "drop": drop,
+        "tolerance": tolerance,
+        "degraded": bool(tolerance is not None and drop is not None and math.isfinite(drop) and drop > tolerance),
+    }
+
+
 # -- the whole daily check -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reference:
@@ -280,13 +455,21 @@ class MonitorResult:
     dataset_drift: bool = False
     drifted_columns: list[str] = field(default_factory=list)
     top_columns: list[dict[str, Any]] = field(default_factory=list)
-    prediction_drift: bool | None = None
+    prediction_drift: bool | None = None  # None: no signal today (the reason is in ``notes``)
     prediction_score: float | None = None
-    performance: dict[str, Any] | None = None
+    scored_days: list[str] = field(default_factory=list)  # window days the champion's logged scores cover
+    unscored_days: list[str] = field(default_factory=list)  # window days without a prediction partition
+    other_version_days: dict[str, list[str]] = field(default_factory=dict)  # window days scored by other versions
+    prediction_reference_days: list[str] = field(default_factory=list)  # the champion's logged days before
+    performance: dict[str, Any] | None = None  # the realized metric against the evaluation value
+    labelled_days: list[str] = field(default_factory=list)  # in the realized metric
+    unlabelled_days: list[str] = field(default_factory=list)  # scored by the champion, labels not in yet
+    notes: list[str] = field(default_factory=list)  # why a signal is missing today
     drifted: bool = False
     triggered: bool = False
     reason: str = ""
     report_uri: str | None = None
+    prediction_report_uri: str | None = None
     summary_uri: str | None = None
     monitoring_run_id: str | None = None
 
@@ -304,6 +487,9 @@ class MonitorResult:
                 "drifted_columns": self.drifted_columns[:20],
                 "prediction_drift": self.prediction_drift,
                 "performance": self.performance,
+                "labelled_days": self.labelled_days,
+                "unlabelled_days": self.unlabelled_days,
+                "unscored_days": self.unscored_days,
                 "report_uri": self.report_uri,
             },
             "monitoring_run_id": self.monitoring_run_id,
@@ -315,6 +501,7 @@ class MonitorResult:
         """Small and JSON-safe (the drift task's XCom): the outcome, and ``conf`` for the retraining trigger."""
         from include.mlops.jsonsafe import json_safe
 
+        performance = self.performance or {}
         return json_safe(
             {
                 "ds": self.ds,
@@ -325,6 +512,14 @@ class MonitorResult:
                 "drift_share": round(self.drift_share, 4),
                 "drifted_columns": self.drifted_columns[:20],
                 "prediction_drift": self.prediction_drift,
+                "prediction_score": self.prediction_score,
+                "scored_days": self.scored_days,
+                "unscored_days": self.unscored_days,
+                "realized": performance.get("realized"),
+                "realized_per_day": performance.get("per_day"),
+                "labelled_days": self.labelled_days,
+                "unlabelled_days": self.unlabelled_days,
+                "notes": self.notes,
                 "report_uri": self.report_uri,
                 "monitoring_run_id": self.monitoring_run_id,
                 "conf": self.retrain_conf(drift),
@@ -342,6 +537,58 @@ def history_from_lake(lake: Lake, dataset: str, today: dt.date, days: int) -> di
     return out
 
 
+def _prediction_drift(
+    lake: Lake, cfg: PipelineConfig, version: str, start: dt.date, window_end: dt.date, result: MonitorResult
+):
+    """Prediction drift from the log: the champion's logged scores on the current window against its own
+    logged scores on the ``drift.prediction_reference_days`` days before it. Fills the result's day lists;
+    returns the Evidently snapshot, or None (no signal today, the reason appended to ``notes``)."""
+    from include.mlops import outcomes
+
+    dcfg, name = cfg.drift, cfg.dataset.name
+    logged = set(lake.list_partitions(outcomes.PREDICTIONS, name))
+    current_days = days_between(start, window_end)
+    if not logged & set(current_days):
+        raise PredictionsMissing(
+            f"no predictions are logged for {name} on {current_days[0]}..{current_days[-1]} "
+            f"(predictions/{name}/ds=...): run or backfill score_batch for those days, then clear check_drift"
+        )
+    current = logged_scores(lake, cfg, current_days, version, dcfg.sample_cap, dcfg.seed, logged)
+    result.scored_days, result.unscored_days = current.days, current.unscored_days
+    result.other_version_days = current.other_version_days
+    ref_start = start - dt.timedelta(days=dcfg.prediction_reference_days)
+    reference = logged_scores(
+        lake, cfg, days_between(ref_start, start), version, dcfg.sample_cap, dcfg.seed + 1, logged
+    )
+    result.prediction_reference_days = reference.days
+    if not current.days:
+        result.notes.append(
+            f"prediction drift: version {version} scored no day of the window {current_days[0]}..{current_days[-1]}"
+            f" (unscored: {current.unscored_days or 'none'}; other versions: {current.other_version_days or 'none'})"
+        )
+        return None
+    if not reference.days:
+        result.notes.append(
+            f"prediction drift: version {version} logged no scores on the {dcfg.prediction_reference_days} days "
+            f"before the window ({ref_start}..{start - dt.timedelta(days=1)}; just promoted, or those days were "
+            "not scored): no prediction-drift signal today"
+        )
+        return None
+    import pandas as pd
+
+    drift, snapshot = compute_drift(
+        pd.DataFrame({outcomes.SCORE: reference.scores}),
+        pd.DataFrame({outcomes.SCORE: current.scores}),
+        [],
+        [],
+        dcfg,
+        prediction=outcomes.SCORE,
+    )
+    if drift.prediction is not None:
+        result.prediction_drift, result.prediction_score = drift.prediction.drifted, drift.prediction.score
+    return snapshot
+
+
 def monitor(
     client: MlflowClient,
     tracking_uri: str,
@@ -351,9 +598,9 @@ def monitor(
     training_active: bool,
     tags: dict[str, str] | None = None,
 ) -> MonitorResult:
-    """The daily check for the window ending (exclusive) at ``window_end``."""
-    from include.mlops.evaluation import compute_metrics, score
-    from include.mlops.registry import champion_version, load_version
+    """The daily check for the window ending (exclusive) at ``window_end``. Nothing is re-scored: prediction
+    drift and the realized metric come from the prediction log (and the matured labels)."""
+    from include.mlops.registry import champion_version
 
     dcfg, ds = cfg.drift, window_end - dt.timedelta(days=1)
     start = window_end - dt.timedelta(days=dcfg.window_days)
@@ -370,48 +617,39 @@ def monitor(
     ref = champion_reference(client, cfg.model.name, version)
     result.champion_version = version
     features = ref.numeric + ref.categorical
-    target = cfg.dataset.target
-    columns = features + [target]
-    current_days = [(start + dt.timedelta(days=i)).isoformat() for i in range(dcfg.window_days)]
-    name = cfg.dataset.name
+    target, name = cfg.dataset.target, cfg.dataset.name
+    # features only; the target (absent from curated when labels arrive late) only stratifies where present
     current, result.current_days, _ = read_sampled(
-        lake, name, current_days, columns, dcfg.sample_cap, dcfg.seed, target
+        lake, name, days_between(start, window_end), features, dcfg.sample_cap, dcfg.seed, target
     )
     reference, result.reference_days, _ = read_sampled(
-        lake, name, ref.days, columns, dcfg.sample_cap, dcfg.seed, target
+        lake, name, ref.days, features, dcfg.sample_cap, dcfg.seed, target
+    )
+    drift, snapshot = compute_drift(reference, current, ref.numeric, ref.categorical, dcfg)
+    prediction_snapshot = (
+        _prediction_drift(lake, cfg, version, start, window_end, result) if dcfg.prediction_drift else None
     )
 
-    model = load_version(cfg.model.name, version)
-    task = cfg.dataset.task
-    prediction = None
-    if dcfg.prediction_drift:
-        reference = reference.assign(**{PREDICTION: score(model, reference, task)})
-        current = current.assign(**{PREDICTION: score(model, current, task)})
-        prediction = PREDICTION
-    drift, snapshot = compute_drift(reference, current, ref.numeric, ref.categorical, dcfg, prediction)
-
-    if dcfg.performance_tolerance is not None and ref.evaluation_value is not None and current[target].notna().all():
-        metric = cfg.evaluation.primary_metric
-        scores = current[PREDICTION] if prediction else score(model, current, task)
-        value = compute_metrics(task, current[target].to_numpy(), scores)[metric]
-        drop = (
-            (ref.evaluation_value - value) if cfg.evaluation.direction == "maximize" else (value - ref.evaluation_value)
+    realized = realized_metric(lake, cfg, version, window_end)
+    result.labelled_days, result.unlabelled_days = realized.labelled_days, realized.unlabelled_days
+    if realized.labelled_days:
+        result.performance = performance_verdict(
+            realized, ref.evaluation_value, cfg.evaluation.direction, dcfg.performance_tolerance
         )
-        result.performance = {
-            "metric": metric,
-            "current": value,
-            "at_evaluation": ref.evaluation_value,
-            "drop": drop,
-            "tolerance": dcfg.performance_tolerance,
-            "degraded": bool(math.isfinite(drop) and drop > dcfg.performance_tolerance),
-        }
+        if realized.pooled is None:
+            result.notes.append(f"realized {realized.metric}: undefined on the labelled days (one class only?)")
+    else:
+        result.notes.append(
+            f"realized {realized.metric}: no day of {realized.window['start']}..{realized.last_matured_day} has "
+            f"both version {version}'s predictions and matured labels (labels arrive "
+            f"{realized.label_delay_days} days late; unscored: {realized.unscored_days or 'none'}; "
+            f"labels not in: {realized.unlabelled_days or 'none'})"
+        )
 
     result.rows_reference, result.rows_current = drift.rows_reference, drift.rows_current
     result.drift_share, result.dataset_drift = drift.share, drift.dataset_drift
     result.drifted_columns = drift.drifted_columns
     result.top_columns = [asdict(c) for c in drift.top(5)]
-    if drift.prediction is not None:
-        result.prediction_drift, result.prediction_score = drift.prediction.drifted, drift.prediction.score
     signals = []
     if drift.dataset_drift:
         signals.append(
@@ -419,10 +657,13 @@ def monitor(
             f"(share {drift.share:.2f} >= {dcfg.drift_share})"
         )
     if result.prediction_drift:
-        signals.append(f"prediction drift (score {drift.prediction.score:.3f})")
+        signals.append(f"prediction drift (score {result.prediction_score:.3f})")
     if result.performance and result.performance["degraded"]:
         p = result.performance
-        signals.append(f"{p['metric']} fell from {p['at_evaluation']:.4f} to {p['current']:.4f}")
+        signals.append(
+            f"realized {p['metric']} {p['realized']:.4f} on {len(result.labelled_days)} labelled days "
+            f"vs {p['at_evaluation']:.4f} at evaluation"
+        )
     result.drifted = bool(signals)
     decision = decide_trigger(
         today=ds,
@@ -434,23 +675,31 @@ def monitor(
     result.triggered = decision.trigger
     result.reason = ("; ".join(signals) + " -> " if signals else "") + decision.reason
 
-    html_key = lake.report_key(REPORT_KIND, cfg.dataset.name, ds, "report.html")
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        html = Path(tmp) / "drift_report.html"
-        snapshot.save_html(str(html))
-        lake.storage.write_bytes(html_key, html.read_bytes())
-        result.report_uri = lake.storage.uri(html_key)
-        result.monitoring_run_id = _log_monitoring_run(tracking_uri, cfg, result, html, tags or {})
+        htmls = []
+        for filename, snap, attr in (
+            ("report.html", snapshot, "report_uri"),
+            ("prediction_report.html", prediction_snapshot, "prediction_report_uri"),
+        ):
+            if snap is None:
+                continue
+            html = Path(tmp) / filename
+            snap.save_html(str(html))
+            key = lake.report_key(REPORT_KIND, cfg.dataset.name, ds, filename)
+            lake.storage.write_bytes(key, html.read_bytes())
+            setattr(result, attr, lake.storage.uri(key))
+            htmls.append(html)
+        result.monitoring_run_id = _log_monitoring_run(tracking_uri, cfg, result, htmls, tags or {})
     result.summary_uri = lake.write_json(
         lake.report_key(REPORT_KIND, cfg.dataset.name, ds, "summary.json"), result.as_dict()
     )
     return result
 
 
-def _log_monitoring_run(tracking_uri: str, cfg: PipelineConfig, result: MonitorResult, html, tags: dict) -> str:
+def _log_monitoring_run(tracking_uri: str, cfg: PipelineConfig, result: MonitorResult, htmls, tags: dict) -> str:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -472,12 +721,21 @@ def _log_monitoring_run(tracking_uri: str, cfg: PipelineConfig, result: MonitorR
         }
         if result.prediction_score is not None:
             metrics["prediction_drift_score"] = result.prediction_score
+        metrics["labelled_days"] = len(result.labelled_days)
+        metrics["unlabelled_days"] = len(result.unlabelled_days)
+        metrics["unscored_days"] = len(result.unscored_days)
         if result.performance:
-            metrics[f"current_{result.performance['metric']}"] = result.performance["current"]
+            metric = result.performance["metric"]
+            metrics[f"realized_{metric}"] = result.performance["realized"]
+            metrics[f"current_{metric}"] = result.performance["realized"]  # the name of earlier runs
+            newest = max(result.performance["per_day"], default=None)
+            if newest is not None:
+                metrics[f"realized_{metric}_newest_day"] = result.performance["per_day"][newest]
         for col in result.top_columns:
             metrics[f"drift_score.{col['column']}"] = col["score"]
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))})
-        mlflow.log_artifact(str(html), "drift")
+        for html in htmls:
+            mlflow.log_artifact(str(html), "drift")
         mlflow.log_dict(result.as_dict(), "drift/summary.json")
     return run.info.run_id
 
@@ -490,4 +748,29 @@ def render_table(result: MonitorResult) -> str:
             f"{c['column']:<24} {c['method'][:32]:<32} {c['score']:>8.4f} {c['threshold']:>9.3f}  "
             f"{'YES' if c['drifted'] else 'no'}"
         )
+    return "\n".join(lines)
+
+
+def render_performance(result: MonitorResult) -> str:
+    """The prediction-log side of the check for the task log: days scored, the realized metric per labelled
+    day and pooled against the evaluation value, the days whose labels are not in, and why a signal is off."""
+    lines = [
+        f"window days scored by the champion: {', '.join(result.scored_days) or 'none'}; "
+        f"unscored: {', '.join(result.unscored_days) or 'none'}"
+        + (f"; scored by other versions: {result.other_version_days}" if result.other_version_days else "")
+    ]
+    p = result.performance
+    if p:
+
+        def number(v: Any) -> str:
+            return "n/a" if v is None else f"{v:.4f}"
+
+        per_day = ", ".join(f"{d} {number(v)}" for d, v in (p.get("per_day") or {}).items())
+        lines.append(
+            f"realized {p['metric']} {number(p.get('realized'))} pooled over {len(result.labelled_days)} "
+            f"labelled days ({p.get('rows', 0)} rows; {per_day}) vs {number(p.get('at_evaluation'))} at evaluation"
+            + (" -> DEGRADED" if p.get("degraded") else "")
+        )
+    lines.append(f"labels not in yet: {', '.join(result.unlabelled_days) or 'none'}")
+    lines += result.notes
     return "\n".join(lines)

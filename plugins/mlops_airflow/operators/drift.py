@@ -17,12 +17,14 @@ if TYPE_CHECKING:
 
 
 class DriftDataMissing(AirflowFailException):
-    """None of the window's days is curated, or the champion's training data is unknown. Not retried: the
-    window's ingestion (or the champion's lineage) must be fixed first."""
+    """None of the window's days is curated or has logged predictions, or the champion's training data is
+    unknown. Not retried: the window's ingestion or scoring (or the champion's lineage) must be fixed first."""
 
 
 class DriftCheckOperator(MlopsOperator):
-    """Compare the current window with the champion's training data (Evidently), decide whether to retrain.
+    """Compare the current window with the champion's training data (Evidently), its logged scores with the
+    scores it logged before, its realized metric (predictions joined with matured labels) with its
+    evaluation value; decide whether to retrain.
 
     Returns a small summary; ``trigger`` says whether the downstream trigger should fire and ``conf`` is
     what it passes to ``train_and_promote``. With no champion yet the task is skipped, not failed.
@@ -42,7 +44,7 @@ class DriftCheckOperator(MlopsOperator):
         return bool(count)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.drift import monitor, render_table
+        from include.mlops.drift import monitor, render_performance, render_table
         from include.mlops.exceptions import InsufficientData
 
         cfg = self.config
@@ -78,7 +80,13 @@ class DriftCheckOperator(MlopsOperator):
             result.rows_current,
             render_table(result),
         )
-        self.log.info("report %s; MLflow monitoring run %s", result.report_uri, result.monitoring_run_id)
+        self.log.info("prediction log and matured labels:\n%s", render_performance(result))
+        self.log.info(
+            "report %s (predictions: %s); MLflow monitoring run %s",
+            result.report_uri,
+            result.prediction_report_uri,
+            result.monitoring_run_id,
+        )
         self.outcome(
             "%s: %s",
             "TRIGGER RETRAINING" if result.triggered else ("DRIFT" if result.drifted else "NO DRIFT"),
