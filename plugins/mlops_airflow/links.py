@@ -11,6 +11,7 @@ it knew a URL shows no button for it.
 - ``Report``: the validation, drift or promotion report, served from the lake by this project's
   plugin app at ``/mlops/reports/<key>`` on the Airflow API server (login required).
 - ``Triggered run``: the ``train_and_promote`` run that the drift monitor triggered.
+- ``Predictions``: the scoring summary of a ``score_batch`` run (the prediction partition, its rows and version).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MLFLOW_RUN = "MLflow run"
 MLFLOW_MODEL_VERSION = "MLflow model version"
 REPORT = "Report"
 TRIGGERED_RUN = "Triggered run"
+PREDICTIONS = "Predictions"
 
 
 class _RecordedLink(BaseOperatorLink):
@@ -54,6 +56,12 @@ class ReportLink(_RecordedLink):
 
 class TriggeredRunLink(_RecordedLink):
     name = TRIGGERED_RUN
+
+
+class PredictionsLink(_RecordedLink):
+    """The scoring summary of the newest day a run scored (its prediction partition's URI, rows, version)."""
+
+    name = PREDICTIONS
 
 
 def mlflow_run_url(ui_url: str | None, run_id: Any) -> str:

@@ -31,7 +31,7 @@ log = logging.getLogger("mlops_airflow.reports_app")
 MAX_KEY_LENGTH = 256
 # The kinds written to the lake: ``validation`` (ingest), ``drift`` (drift monitor), ``promotion``
 # (promotion decisions). A new kind must be added here to be served.
-REPORT_KINDS = ("validation", "drift", "promotion")
+REPORT_KINDS = ("validation", "drift", "promotion", "scoring")
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json"}
 _SEGMENT = r"[A-Za-z0-9_.=-]+"
 REPORT_KEY = re.compile(
