@@ -16,7 +16,7 @@ Nothing is re-scored here: what the champion predicted is read from the predicti
   summary. A champion with no logged scores before the window (just promoted) has no prediction-drift
   signal that day, with the reason in ``notes``: the alternative, scoring its training sample, would
   compare in-sample scores (sharper than any out-of-sample ones) with logged ones and call that drift.
-  No prediction partition at all in the window fails (``PredictionsMissing``): score the days first.
+  No prediction partition at all in the window: no prediction-drift signal that day (the reason in ``notes``).
 - **Realized metric.** The champion's logged predictions joined by key with the labels that have
   matured by the window end (day + ``dataset.label_delay_days`` < end), on the
   ``drift.performance_window_days`` newest matured days, per day and pooled; against its evaluation
@@ -250,10 +250,6 @@ def decide_trigger(
 
 
 # -- the prediction log and the labels -------------------------------------------------------
-class PredictionsMissing(InsufficientData):
-    """No day of the current window has a prediction partition: score_batch did not run for it."""
-
-
 def days_between(start: dt.date, end: dt.date) -> list[str]:
     """ISO days from ``start`` (inclusive) to ``end`` (exclusive)."""
     return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days)]
@@ -549,10 +545,15 @@ def _prediction_drift(
     logged = set(lake.list_partitions(outcomes.PREDICTIONS, name))
     current_days = days_between(start, window_end)
     if not logged & set(current_days):
-        raise PredictionsMissing(
-            f"no predictions are logged for {name} on {current_days[0]}..{current_days[-1]} "
-            f"(predictions/{name}/ds=...): run or backfill score_batch for those days, then clear check_drift"
+        # Not a failure: a champion promoted today has scored nothing yet, and feature drift and the realized
+        # metric need no prediction log. The summary says what to run.
+        result.unscored_days = list(current_days)
+        result.notes.append(
+            f"prediction drift: no predictions are logged for {name} on {current_days[0]}..{current_days[-1]} "
+            f"(predictions/{name}/ds=...): no prediction-drift signal today; run or backfill score_batch for "
+            "those days"
         )
+        return None
     current = logged_scores(lake, cfg, current_days, version, dcfg.sample_cap, dcfg.seed, logged)
     result.scored_days, result.unscored_days = current.days, current.unscored_days
     result.other_version_days = current.other_version_days

@@ -67,6 +67,9 @@ def monitored(make_config, dags):
     assert set(ingest(dags, *days).values()) == {"success"}
     run = train(dags, day("2026-06-11"))
     assert task_states(run)["promote_challenger"] == "success"
+    # score_batch from the holdout on (out of sample: the prediction-drift reference) through the served days
+    scored = run_dag(dags, "score_batch", {"start": "2026-06-08", "end": "2026-06-22"})
+    assert xcom(scored, "score")["days_scored"] == 15
     return cfg
 
 
