@@ -3,8 +3,9 @@
 
 **What it does.** Every day, compares the last `drift.window_days` days of curated data with the data
 the current `champion` was trained on (found through the champion's MLflow run lineage), with
-Evidently 0.7: per-column drift, the share of drifted columns, the drift of the champion's own scores
-and, where labels have arrived, the champion's primary metric against its evaluation value. Writes
+Evidently 0.7: per-column drift and the share of drifted columns; the drift of the champion's scores as
+logged by `score_batch` (no re-score); and its realized primary metric, from the logged predictions joined
+with the labels that have matured, against its evaluation value. Writes
 an HTML report and a JSON summary to the lake (`reports/drift/<dataset>/ds=...`) and to an MLflow
 monitoring run, and logs the most drifted columns.
 
@@ -25,7 +26,9 @@ day instead. A date outside that range is refused when the run is triggered (RES
 Failed with "none of the days ... is curated" (not retried): ingestion for the window did not run or
 was quarantined; see `ingest_and_validate`, then clear `check_drift`. `trigger_retraining` skipped: no
 trigger was needed (the reason is its last log line), or this day's `drift__<day>` run of
-`train_and_promote` already exists.
+`train_and_promote` already exists. No prediction-drift signal ("no predictions are logged", in the summary's
+`notes`): `score_batch` did not score the window; trigger it for those days, then clear `check_drift`. No
+realized metric yet: the labels of the newest days have not matured (`unlabelled_days`); it waits for them.
 """
 
 from __future__ import annotations
