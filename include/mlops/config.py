@@ -183,6 +183,15 @@ class EvaluationConfig:
     # promoted once N days of its shadow predictions with matured labels confirm it, or retired
     shadow_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
 
+    @_model_validator(mode="after")
+    def _shadow_not_built(self) -> EvaluationConfig:
+        if self.shadow_days:
+            raise ValueError(
+                "`evaluation.shadow_days` > 0 (shadow challengers) is not built yet: nothing would promote or retire "
+                "the shadow. Leave it 0 (promote a blessed challenger at once)"
+            )
+        return self
+
     @property
     def direction(self) -> str:
         return direction_of(self.primary_metric)
