@@ -1,20 +1,21 @@
 """`make demo`: the whole loop, headless, in one process, on a scratch stack under .demo/.
 
-1. Seeds a simulated period with one faulty day and an abrupt shift (a new fraud pattern and a
-   channel-mix change from SHIFT), and backfills ingest_and_validate over it day by day (dag.test:
-   real SQLite metadata, real task runs); the faulty day is quarantined.
-2. Trains the first champion, then retrains a week later so a challenger is evaluated.
-3. Runs drift_monitor for every day from there on. When it triggers retraining, the demo plays the
-   scheduler: it runs the queued train_and_promote run (dag.test with the run's conf) and removes
-   the placeholder. The retrained challenger is evaluated and promoted or rejected.
-4. Scores the post-shift days under three policies on the same data: never retrain (the champion at
-   the shift), retrain on drift (the champion in force each day, as chosen above) and retrain every
-   day (a model trained on the previous days, each day).
+1. Plays a simulated period day by day, as the scheduler would: one faulty day, an abrupt shift (a new fraud
+   pattern and a channel-mix change from SHIFT) and labels that arrive 7 days late. Each day:
+   ingest_and_validate (the day's features; the labels of 7 days earlier; the faulty day is quarantined),
+   train_and_promote on the weekly days until MONITOR_FROM (training uses matured labels only), score_batch
+   (the champion in force scores the day into the prediction log), then drift_monitor from MONITOR_FROM on.
+   When drift_monitor triggers retraining the demo plays the scheduler and runs the queued run with its conf.
+2. Lands the labels of the last week (they arrive after the period ends).
+3. Scores the post-shift days under three policies on realized performance: on drift (the prediction log
+   joined with the labels), never retrain (the champion at MONITOR_FROM) and retrain daily (each day a model
+   trained on the days whose labels had matured by then).
 
 Progress goes to stdout; Airflow's task logs go to .demo/demo.log. The last line is one JSON object:
 champion_version, promotions, rejections, validation_failures_quarantined, drift_detected_days,
-retrains_triggered_by_drift, metric_never_retrain, metric_drift_retrain, metric_daily_retrain,
-retrains_daily_policy, duration_s, ...
+retrains_triggered_by_drift, label_delay_days, metric_never_retrain, metric_drift_retrain,
+metric_daily_retrain, retrains_daily_policy, gain_recovered_share = (drift - never) / (daily - never),
+retrain_share = drift-triggered retrains / daily retrains, duration_s, ...
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ CONFIG = {
     "dataset": {
         "suite": str(ROOT / "include/config/expectations/transactions.json"),
         "exclude_columns": ["transaction_id"],
+        "key_column": "transaction_id",
+        "label_delay_days": 7,  # chargebacks: the labels of day D land with the run of D + 7
     },
     "simulator": {
         "seed": 42,
@@ -121,13 +124,12 @@ DAGS: dict = {}
 
 
 def run_dag(dag_id: str, log: Path, conf: dict | None = None, **test_kwargs):
-    """``dag.test()`` with every param spelled out; re-parse the DAG after a run in which a task raised
-    (in-process, such a task keeps its rendered template fields; a worker would parse the file again)."""
+    """``dag.test()`` with every param spelled out; then re-parse the DAG (in-process, a task can keep its
+    rendered template fields after a run; a worker would parse the file again for every try)."""
     from airflow.dag_processing.dagbag import DagBag
 
     with quiet(log):
         run = DAGS[dag_id].test(run_conf=full_conf(DAGS[dag_id], conf or {}), **test_kwargs)
-    if any(ti.state != "success" for ti in run.get_task_instances()):
         DAGS[dag_id] = DagBag(dag_folder=DAGS[dag_id].fileloc).dags[dag_id]
     return run
 
@@ -161,41 +163,50 @@ def queued_drift_run(ds: str) -> dict | None:
     return conf
 
 
-def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> dict:
-    """Primary metric on the post-shift days, pooled, for three policies run on the same data."""
+def policy_metrics(cfg, never_version: str) -> dict:
+    """Realized primary metric on the post-shift days, pooled, for three policies on the same days and labels.
+
+    On drift: what the prediction log says the champion in force predicted each day (no re-score), joined
+    with the labels as they matured. Never: the champion at the shift. Daily: each day a model trained on
+    the days whose labels had matured by then (``retrain_window_days`` of them), as a team retraining
+    every day could. Every label is in by now (the demo landed the last week's labels after its end)."""
     import numpy as np
+    import pandas as pd
 
     from include.mlops.evaluation import compute_metrics, score
     from include.mlops.lake import Lake
+    from include.mlops.outcomes import SCORE, join_labels, key_of, matured, read_labels, read_predictions
     from include.mlops.registry import load_version
     from include.mlops.training import build_pipeline, feature_columns
 
     lake = Lake.at(cfg.lake_root)
-    task, target, metric = cfg.dataset.task, cfg.dataset.target, cfg.evaluation.primary_metric
-    curated = set(lake.list_partitions("curated", cfg.dataset.name))
-    days = [
-        d
-        for d in (SHIFT + dt.timedelta(days=i) for i in range((START + dt.timedelta(days=DAYS) - SHIFT).days))
-        if d.isoformat() in curated
-    ]
-    models: dict[str, object] = {}
+    name, task, target = cfg.dataset.name, cfg.dataset.task, cfg.dataset.target
+    metric, key, delay = cfg.evaluation.primary_metric, key_of(cfg), cfg.dataset.label_delay_days
+    curated = set(lake.list_partitions("curated", name))
+    last = START + dt.timedelta(days=DAYS)
+    days = [d for d in (SHIFT + dt.timedelta(days=i) for i in range((last - SHIFT).days)) if d.isoformat() in curated]
+    never_model = load_version(cfg.model.name, never_version)
 
-    def registered(version: str):
-        if version not in models:
-            models[version] = load_version(cfg.model.name, version)
-        return models[version]
+    def labelled(day: dt.date) -> pd.DataFrame | None:
+        labels = read_labels(lake, cfg, day)
+        if labels is None:
+            return None
+        return join_labels(lake.read_partition("curated", name, day), labels, key, target)[0]
 
     window = cfg.drift.retrain_window_days or cfg.training.window_days
-    y, never, ours, daily = [], [], [], []
+    y, never, ours, daily, scored_days = [], [], [], [], []
     for day in days:
-        frame = lake.read_partition("curated", cfg.dataset.name, day)
+        frame, logged = labelled(day), read_predictions(lake, cfg, day, columns=[key, SCORE])
+        if frame is None or logged is None:
+            continue
+        frame = frame.merge(logged, on=key, how="inner")
+        scored_days.append(day.isoformat())
         y.append(frame[target].to_numpy())
-        never.append(score(registered(never_version), frame, task))
-        ours.append(score(registered(champion_by_day[day.isoformat()]), frame, task))
-        import pandas as pd
-
-        past = [(day - dt.timedelta(days=k)).isoformat() for k in range(window, 0, -1)]
-        train = pd.concat([lake.read_partition("curated", cfg.dataset.name, d) for d in past if d in curated])
+        ours.append(frame[SCORE].to_numpy())
+        never.append(score(never_model, frame, task))
+        past = [day - dt.timedelta(days=k) for k in range(window + delay, 0, -1)]
+        past = [d for d in past if matured(d, day, delay) and d.isoformat() in curated][-window:]
+        train = pd.concat([f for f in map(labelled, past) if f is not None], ignore_index=True)
         numeric, categorical = feature_columns(train, cfg)
         model = build_pipeline(cfg, numeric, categorical).fit(train[numeric + categorical], train[target])
         daily.append(score(model, frame, task))
@@ -206,12 +217,30 @@ def policy_metrics(cfg, champion_by_day: dict[str, str], never_version: str) -> 
 
     return {
         "metric": metric,
-        "post_shift_days": len(days),
+        "post_shift_days": len(scored_days),
         "metric_never_retrain": pooled(never),
         "metric_drift_retrain": pooled(ours),
         "metric_daily_retrain": pooled(daily),
-        "retrains_daily_policy": len(days),
+        "retrains_daily_policy": len(scored_days),
     }
+
+
+def land_late_labels(cfg, days: list[dt.date]) -> None:
+    """The labels of ``days`` arrive (what the runs of day + delay would land), so every post-shift day can be
+    scored on realized performance."""
+    from include.mlops.ingest import ingest_labels
+    from include.mlops.lake import Lake
+
+    lake = Lake.at(cfg.lake_root)
+    for day in days:
+        status = ingest_labels(cfg, lake, day + dt.timedelta(days=cfg.dataset.label_delay_days))
+        say(f"    labels of {status['ds']}: {status['status']} ({status['rows']} rows)")
+
+
+def score(day: dt.date, log: Path) -> dict:
+    """score_batch for ``day`` (as the curated asset event would start it); its summary."""
+    run = run_dag("score_batch", log, {"start": day.isoformat(), "end": day.isoformat()}, logical_date=None)
+    return run.get_task_instance("score").xcom_pull(task_ids="score") or {}
 
 
 def main() -> int:
@@ -229,49 +258,49 @@ def main() -> int:
         full_conf(dag, {})  # record the defaults before any run
     end = START + dt.timedelta(days=DAYS - 1)
 
-    say(
-        f"==> backfilling ingest_and_validate over {START} .. {end} ({DAYS} days; fault injected on "
-        f"{', '.join(FAULTS)}; abrupt shift from {SHIFT})"
-    )
-    quarantined: list[str] = []
-    for i in range(DAYS):
-        day = START + dt.timedelta(days=i)
-        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        run = run_dag("ingest_and_validate", log, logical_date=logical)
-        if run.state != "success":
-            quarantined.append(day.isoformat())
-            say(f"    {day}  {run.state.upper()}: quarantined (see lake/quarantine/.../ds={day}/validation.json)")
-    say(f"    {DAYS - len(quarantined)} days published, {len(quarantined)} quarantined")
-
     from mlflow import MlflowClient
 
     from include.mlops.config import load_config
     from include.mlops.registry import champion_version
 
     cfg = load_config()
+    delay = cfg.dataset.label_delay_days
     uri = json.loads(os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"])["extra"]["tracking_uri"]
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
-    say("==> train_and_promote, weekly")
+    say(
+        f"==> {DAYS} days, {START} .. {end}, one at a time as the scheduler would run them: ingest_and_validate (the "
+        f"day's features; the labels of {delay} days earlier), score_batch (the champion scores the day), "
+        f"train_and_promote weekly until {MONITOR_FROM}, then drift_monitor daily. Fault on {', '.join(FAULTS)}; "
+        f"abrupt shift from {SHIFT}; labels arrive {delay} days late"
+    )
+    quarantined: list[str] = []
     counts = {"PROMOTED": 0, "REJECTED": 0, "FAILED": 0}
-    challengers_evaluated = 0
-    for window_end in TRAIN_ENDS:
-        outcome, ev = run_training({"window_end": window_end.isoformat(), "reason": "demo weekly retrain"}, log)
-        counts[outcome] += 1
-        challengers_evaluated += bool(ev.get("champion_version"))
-        say(
-            f"    window ending {window_end}: v{ev.get('challenger_version')} vs champion "
-            f"{ev.get('champion_version') or 'none'}: {outcome} ({ev.get('reason')})"
-        )
-    never_version = champion_version(client, cfg.model.name)
-
-    say(f"==> drift_monitor, daily from {MONITOR_FROM}")
-    drift_days, drift_retrains = [], 0
-    champion_by_day: dict[str, str] = {}
-    day = MONITOR_FROM
-    while day <= end:
-        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(1), tzinfo=dt.UTC)
-        run = run_dag("drift_monitor", log, logical_date=logical)
+    challengers_evaluated, drift_days, drift_retrains, scored = 0, [], 0, 0
+    never_version = None
+    for i in range(DAYS):
+        day = START + dt.timedelta(days=i)
+        logical = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        run = run_dag("ingest_and_validate", log, logical_date=logical)
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        if states.get("validate_batch") != "success":
+            quarantined.append(day.isoformat())
+            say(f"    {day}  quarantined ({states.get('validate_batch')}; see lake/quarantine/.../ds={day})")
+            continue
+        window_end = day + dt.timedelta(days=1)
+        if window_end in TRAIN_ENDS:
+            outcome, ev = run_training({"window_end": window_end.isoformat(), "reason": "demo weekly retrain"}, log)
+            counts[outcome] += 1
+            challengers_evaluated += bool(ev.get("champion_version"))
+            say(
+                f"    {day}  weekly train_and_promote: v{ev.get('challenger_version')} vs champion "
+                f"{ev.get('champion_version') or 'none'}: {outcome} ({ev.get('reason')})"
+            )
+            never_version = champion_version(client, cfg.model.name)
+        scored += bool(score(day, log).get("days_scored"))
+        if day < MONITOR_FROM:
+            continue
+        run = run_dag("drift_monitor", log, logical_date=logical + dt.timedelta(hours=1))
         check = run.get_task_instance("check_drift").xcom_pull(task_ids="check_drift") or {}
         if check.get("drifted"):
             drift_days.append(day.isoformat())
@@ -286,11 +315,14 @@ def main() -> int:
         elif check.get("drifted"):
             line += f"  ({check.get('reason', '').split(' -> ')[-1]})"
         say(line)
-        champion_by_day[(day + dt.timedelta(days=1)).isoformat()] = champion_version(client, cfg.model.name)
-        day += dt.timedelta(days=1)
+    say(f"    {DAYS - len(quarantined)} days published, {len(quarantined)} quarantined, {scored} scored")
 
-    say("==> scoring the post-shift days under three policies (never / on drift / daily)")
-    policies = policy_metrics(cfg, champion_by_day, never_version)
+    say(f"==> the labels of the last {delay} days arrive in the following week")
+    land_late_labels(cfg, [end - dt.timedelta(days=k) for k in range(delay - 1, -1, -1)])
+
+    say("==> realized post-shift performance under three policies (never / on drift / daily)")
+    policies = policy_metrics(cfg, never_version)
+    never, ours, daily = (policies[f"metric_{p}_retrain"] for p in ("never", "drift", "daily"))
     summary = {
         "champion_version": champion_version(client, cfg.model.name),
         "promotions": counts["PROMOTED"],
@@ -299,9 +331,13 @@ def main() -> int:
         "challengers_evaluated": challengers_evaluated,
         "validation_failures_quarantined": len(quarantined),
         "quarantined_days": quarantined,
+        "days_scored": scored,
         "drift_detected_days": len(drift_days),
         "retrains_triggered_by_drift": drift_retrains,
+        "label_delay_days": delay,
         **policies,
+        "gain_recovered_share": round((ours - never) / (daily - never), 3) if daily != never else None,
+        "retrain_share": round(drift_retrains / policies["retrains_daily_policy"], 3),
         "shift_date": SHIFT.isoformat(),
         "days_ingested": DAYS,
         "model_name": cfg.model.name,
