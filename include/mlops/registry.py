@@ -104,15 +104,20 @@ def is_not_found(exc: BaseException) -> bool:
     )
 
 
-def champion_version(client: MlflowClient, model_name: str) -> str | None:
+def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None when the model or the alias does not exist."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
+        return str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException as exc:
         if is_not_found(exc):
             return None
         raise
+
+
+def champion_version(client: MlflowClient, model_name: str) -> str | None:
+    return alias_version(client, model_name, CHAMPION)
 
 
 def load_version(model_name: str, version: str):

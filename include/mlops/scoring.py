@@ -160,21 +160,10 @@ def _load(client: MlflowClient, model_name: str, version: str) -> ScoringModel:
     )
 
 
-def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
-    from include.mlops.registry import is_not_found
-
-    try:
-        return str(client.get_model_version_by_alias(model_name, alias).version)
-    except Exception as exc:
-        if is_not_found(exc):
-            return None
-        raise
-
-
 def resolve_models(client: MlflowClient, cfg: PipelineConfig, model_version: str | None = None) -> ScoringModels:
     """The version to score with (``model_version``, else the one behind ``champion`` now, read once) and the
     ``shadow`` alias's version when there is one, loaded. ``NoChampion`` / ``ModelVersionNotFound`` otherwise."""
-    from include.mlops.registry import SHADOW, champion_version, is_not_found
+    from include.mlops.registry import SHADOW, alias_version, champion_version, is_not_found
 
     name = cfg.model.name
     if model_version is None:
@@ -194,7 +183,7 @@ def resolve_models(client: MlflowClient, cfg: PipelineConfig, model_version: str
                     f"{name} has no version {version}; pick an existing version (MLflow UI, Models > {name})"
                 ) from None
             raise
-    shadow_version = _alias_version(client, name, SHADOW)
+    shadow_version = alias_version(client, name, SHADOW)
     main = _load(client, name, version)
     shadow = None
     if shadow_version is not None and shadow_version != version:
