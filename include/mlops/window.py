@@ -168,7 +168,11 @@ def _join_day_labels(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The day's features joined with its late labels by key; the partition entry gains the labels' lineage."""
     dataset, key, target = cfg.dataset.name, cfg.dataset.key_column, cfg.dataset.target
-    assert key is not None  # config validation: label_delay_days > 0 needs key_column
+    if not key:  # the config refuses label_delay_days > 0 without key_column; a config built by hand may not
+        raise WindowInvalid(
+            f"late labels of {dataset} cannot be joined: dataset.key_column is not set; set it to the column that "
+            "identifies a row (config validation requires it with dataset.label_delay_days > 0)"
+        )
     try:
         labels, info = lake.read_partition_with_info(LABELS, dataset, ds, columns=[key, target])
     except CorruptPartition as exc:
