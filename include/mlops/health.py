@@ -78,7 +78,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "mlops_prediction_drift_detected": ("gauge", "1 if the champion's predictions drifted on the newest checked day"),
     "mlops_champion_current_metric": (
         "gauge",
-        "The champion's primary metric on the newest checked day's window (when labels were present)",
+        "The champion's realized primary metric on the newest checked day (realized: logged predictions joined "
+        "with matured labels, pooled over the labelled days)",
+    ),
+    "mlops_champion_labelled_days": (
+        "gauge",
+        "Days in the realized metric of the newest drift summary (scored by the champion, labels matured and in)",
     ),
     # registry
     "mlops_champion_present": ("gauge", "1 if the champion alias points at a version, else 0"),
@@ -192,6 +197,9 @@ def lake_samples(cfg: PipelineConfig, lake: Lake, now: float) -> list[Sample]:
         if summary.get("prediction_drift") is not None:
             out.append(_sample("mlops_prediction_drift_detected", 1 if summary["prediction_drift"] else 0, **labels))
         performance = summary.get("performance") or {}
+        labelled = _labelled_days(summary, performance)
+        if labelled is not None:
+            out.append(_sample("mlops_champion_labelled_days", len(labelled), **labels))
         if performance.get("metric"):
             out.append(
                 _sample(
@@ -202,6 +210,17 @@ def lake_samples(cfg: PipelineConfig, lake: Lake, now: float) -> list[Sample]:
                 )
             )
     return _keep(out)
+
+
+def _labelled_days(summary: dict[str, Any], performance: dict[str, Any]) -> list[Any] | None:
+    """The days in the summary's realized metric: performance's labelled days (its ``per_day``), else the
+    summary's ``labelled_days``; None for a summary written before either existed (no sample, not a 0)."""
+    for days in (performance.get("labelled_days"), performance.get("per_day"), summary.get("labelled_days")):
+        if days:
+            return list(days)
+    if "labelled_days" in summary or "labelled_days" in performance:
+        return []  # the realized metric is waiting for labels: 0 days, reported
+    return None
 
 
 def _streak(lake: Lake, dataset: str, days: list[str], newest: dict[str, Any]) -> int:

@@ -30,7 +30,9 @@ def _quarantine(cfg, lake: Lake, day: dt.date) -> None:
     quarantine(cfg, lake, day, _frame(3), {"success": False, "ds": day.isoformat(), "failed": []})
 
 
-def _drift(cfg, lake: Lake, day: dt.date, *, drifted: bool, share: float = 0.0, columns=(), current=None) -> None:
+def _drift(
+    cfg, lake: Lake, day: dt.date, *, drifted: bool, share: float = 0.0, columns=(), current=None, labelled=()
+) -> None:
     result = MonitorResult(
         ds=day.isoformat(),
         model_name=cfg.model.name,
@@ -46,7 +48,15 @@ def _drift(cfg, lake: Lake, day: dt.date, *, drifted: bool, share: float = 0.0, 
         ],
         prediction_drift=drifted,
         prediction_score=0.25 if drifted else 0.01,
-        performance=None if current is None else {"metric": "average_precision", "current": current},
+        performance=None
+        if current is None
+        else {
+            "metric": "average_precision",
+            "current": current,
+            "realized": current,
+            "per_day": {d: current for d in labelled},
+        },
+        labelled_days=list(labelled),
     )
     lake.write_json(lake.report_key(REPORT_KIND, cfg.dataset.name, day, "summary.json"), result.as_dict())
 
@@ -80,6 +90,7 @@ def lake_env(make_config):
         share=0.5,
         columns=[("amount", 0.31, True), ("merchant", 0.12, True), ("hour", 0.02, False)],
         current=0.42,
+        labelled=["2026-03-01", "2026-03-02", "2026-03-03"],
     )
     return cfg, lake
 
@@ -107,6 +118,7 @@ def test_each_lake_metric_describes_its_data_day(lake_env):
     assert _one(samples, "mlops_prediction_drift_score", **dm) == 0.25
     assert _one(samples, "mlops_prediction_drift_detected", **dm) == 1
     assert _one(samples, "mlops_champion_current_metric", metric="average_precision") == 0.42
+    assert _one(samples, "mlops_champion_labelled_days", **dm) == 3
     for s in samples:
         assert s.name.startswith("mlops_") and s.name in health.METRICS
         assert set(s.label_dict) <= {"dataset", "model", "column", "metric"}
@@ -135,6 +147,32 @@ def test_a_gap_ends_the_drift_streak_and_a_missing_lake_is_reported_down(make_co
     samples = health.collect(cfg, None, None, now=NOW)
     assert _one(samples, "mlops_health_source_up", source="lake") == 0
     assert _one(samples, "mlops_health_source_up", source="registry") == 0
+
+
+def test_labelled_days_of_the_newest_summary_waiting_for_labels_and_before_the_realized_metric(make_config):
+    cfg = make_config()
+    lake = Lake.at(cfg.lake_root)
+    _drift(cfg, lake, DAY - dt.timedelta(days=1), drifted=False, current=0.5, labelled=["2026-03-01"])
+    _drift(cfg, lake, DAY, drifted=False)  # newest: scored, no labels matured yet; no realized metric
+    samples = health.lake_samples(cfg, lake, NOW)
+    assert _one(samples, "mlops_champion_labelled_days") == 0  # the newest summary's, not the day before's
+    assert not [s for s in samples if s.name == "mlops_champion_current_metric"]
+
+    # a summary only in labelled_days (performance without per_day) still counts its days
+    result = lake.read_json(lake.report_key(REPORT_KIND, cfg.dataset.name, DAY, "summary.json"))
+    result.update(
+        labelled_days=["2026-03-02", "2026-03-03"], performance={"metric": "average_precision", "current": 0.3}
+    )
+    lake.write_json(lake.report_key(REPORT_KIND, cfg.dataset.name, DAY, "summary.json"), result)
+    assert _one(health.lake_samples(cfg, lake, NOW), "mlops_champion_labelled_days") == 2
+
+    # a summary written before the prediction log (no labelled_days at all): no sample rather than a false 0
+    del result["labelled_days"]
+    result["performance"] = {"metric": "average_precision", "current": 0.3}
+    lake.write_json(lake.report_key(REPORT_KIND, cfg.dataset.name, DAY, "summary.json"), result)
+    samples = health.lake_samples(cfg, lake, NOW)
+    assert not [s for s in samples if s.name == "mlops_champion_labelled_days"]
+    assert _one(samples, "mlops_champion_current_metric") == 0.3
 
 
 def _version(client, name: str, **tags: str) -> str:
