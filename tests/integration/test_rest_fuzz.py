@@ -1,7 +1,7 @@
 """Hostile and careless input over REST, against the live API server of the integration stack (SimpleAuthManager,
 JWT, PostgreSQL): a few hundred deterministic payloads.
 
-- ``POST /api/v2/dags/<dag>/dagRuns`` for the four DAGs: conf values of the wrong type, at and past each bound,
+- ``POST /api/v2/dags/<dag>/dagRuns`` for the five DAGs: conf values of the wrong type, at and past each bound,
   huge, unicode, path traversal, Jinja, SQL, unknown keys; malformed bodies; hostile ``dag_run_id`` values.
 - ``GET /mlops/reports/<key>`` (the plugin's route) with hostile keys, sent byte for byte (dot segments are not
   normalized away by the client): a sample; ``tests/plugins/test_reports_hostile.py`` covers the app in-process.
@@ -17,9 +17,10 @@ the Airflow behaviour: they fail (XPASS) once Airflow answers them with a 4xx. A
 that no Param declares is a 422 from Airflow (its DataError handler); in a Param of the project, a 400.
 
 Isolation: the stack is shared and its tests run in file order; this module runs after test_distributed_pipeline,
-test_kill_recovery and test_rest_contract (and on its own). It pauses the four DAGs first, so an accepted trigger
-only queues a run that never executes; every run it creates is deleted at the end, the DAGs' runs are then
-exactly those from before, and each DAG is left paused or unpaused as it was.
+test_kill_recovery and test_rest_contract, before test_scoring_stack (and on its own). It pauses the five DAGs
+first, so an accepted trigger only queues a run that never executes (score_batch's too: a paused DAG gets no
+asset-triggered run either); every run it creates is deleted at the end, the DAGs' runs are then exactly those
+from before, and each DAG is left paused or unpaused as it was.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from tests.integration.conftest import RUN_ID_PATTERN, Stack
 pytestmark = pytest.mark.integration
 
 TRAIN, ROLLBACK, INGEST, DRIFT = "train_and_promote", "rollback_champion", "ingest_and_validate", "drift_monitor"
-DAGS = (TRAIN, ROLLBACK, INGEST, DRIFT)
+SCORE = "score_batch"
+DAGS = (TRAIN, ROLLBACK, INGEST, DRIFT, SCORE)
 PREFIX = "fuzz_"
 REQUIRED = {ROLLBACK: {"reason": "fuzz rollback"}}  # a valid conf of rollback_champion needs a reason
 SEED = 20260601
@@ -120,6 +122,10 @@ SPECS = {
     ROLLBACK: {"target_version": _version_ok, "reason": _text_ok(3, 500)},
     INGEST: {"ds": _date_ok, "requarantine_curated": _bool_ok},
     DRIFT: {"window_end": _date_ok},
+    # Each param on its own, as the Params validate at trigger time. Whether start..end is a range (end not
+    # before start, at most 366 days) is checked when the run starts (days_to_score: InvalidRunParams, not
+    # retried), so a conf of two valid dates in any order is accepted here.
+    SCORE: {"start": _date_ok, "end": _date_ok, "model_version": _version_ok},
 }
 FREE_TEXT = {TRAIN: "reason", ROLLBACK: "reason"}
 
@@ -181,6 +187,7 @@ def conf_cases() -> list[Case]:
         (TRAIN, "reason"): ["", "r", "x" * 499, "x" * 501, "🚀" * 501],
         (ROLLBACK, "reason"): ["ab", "abc", "🚀🚀", "🚀🚀🚀", "x" * 501],
         (ROLLBACK, "target_version"): ["1", "999999999", "1000000000", "0", "007", "-1", "1.0", "3\n", "٣", "9" * 40],
+        (SCORE, "model_version"): ["1", "999999999", "1000000000", "0", "007", "-1", "1.0", "3\n", "٣", "9" * 40],
         (TRAIN, "monitoring_run_id"): ["a" * 64, "a" * 65, "a/b", "abc\n", "ok-ID_1", "../x"],
     }
     for (dag, name), values in bounds.items():
@@ -191,11 +198,23 @@ def conf_cases() -> list[Case]:
             cases.append(_conf_case("free text", dag, {name: value}, rng))
         for value in SURROGATES:
             cases.append(_conf_case("lone surrogate (param)", dag, {name: value}, rng))
-    for dag, name in ((TRAIN, "window_end"), (DRIFT, "window_end"), (INGEST, "ds")):
+    for dag, name in ((TRAIN, "window_end"), (DRIFT, "window_end"), (INGEST, "ds"), (SCORE, "start"), (SCORE, "end")):
         for value in HOSTILE_DATES:
             cases.append(_conf_case("dates", dag, {name: value}, rng))
     for value in ("2026-06-01", "2026-06-15", None):  # accepted: the DAGs are paused, the runs never execute
         cases.append(_conf_case("dates", INGEST, {"ds": value, "requarantine_curated": False}, rng))
+    for conf in (  # accepted ranges (and one of the two alone); a bad half names its param
+        {"start": "2026-06-01", "end": "2026-06-07"},
+        {"start": "2026-06-01", "end": "2026-06-01", "model_version": "1"},
+        {"start": "2000-01-01", "end": "2100-12-31"},
+        {"start": "2026-06-01"},
+        {"end": "2026-06-07", "model_version": None},
+        {"start": None, "end": None, "model_version": "42"},
+        {"start": "2026-06-01", "end": "2026-06-31"},
+        {"start": "2026-06-01\n", "end": "2026-06-07"},
+        {"start": "2026-06-01", "end": "2026-06-07", "model_version": "007"},
+    ):
+        cases.append(_conf_case("dates", SCORE, conf, rng))
     huge = {"x" * 100_000: 1}
     for dag, name, value in (
         (TRAIN, "reason", "x" * 1_000_000),
@@ -203,6 +222,8 @@ def conf_cases() -> list[Case]:
         (TRAIN, "window_end", "2" * 100_000),
         (INGEST, "ds", "9" * 100_000),
         (ROLLBACK, "target_version", "1" * 100_000),
+        (SCORE, "start", "2" * 100_000),
+        (SCORE, "model_version", "1" * 100_000),
         (TRAIN, "monitoring_run_id", "a" * 100_000),
         (TRAIN, "drift_summary", {"k": "v" * 200_000, "l": list(range(10_000))}),
         (TRAIN, "drift_summary", huge),
