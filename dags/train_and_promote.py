@@ -32,7 +32,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from mlops_airflow.assets import CHAMPION_MODEL
+from mlops_airflow.assets import CHAMPION_MOVES
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import PROMOTION_POOL, TRAINING_DAG_ID
 from mlops_airflow.operators.training import (
@@ -125,7 +125,7 @@ def train_and_promote():
         evaluation=evaluate.output,
         dry_run=RunParam("dry_run"),
         pool=PROMOTION_POOL,
-        outlets=[CHAMPION_MODEL],
+        outlets=[CHAMPION_MOVES],  # a champion-asset event only when the champion moved
         execution_timeout=dt.timedelta(minutes=5),
     )
     check >> train >> evaluate >> promote  # also implied by the XComArgs

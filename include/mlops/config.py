@@ -182,15 +182,8 @@ class EvaluationConfig:
     # 0: a blessed challenger is promoted at once. N: it scores beside the champion (alias `shadow`) and is
     # promoted once N days of its shadow predictions with matured labels confirm it, or retired
     shadow_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
-
-    @_model_validator(mode="after")
-    def _shadow_not_built(self) -> EvaluationConfig:
-        if self.shadow_days:
-            raise ValueError(
-                "`evaluation.shadow_days` > 0 (shadow challengers) is not built yet: nothing would promote or retire "
-                "the shadow. Leave it 0 (promote a blessed challenger at once)"
-            )
-        return self
+    # a shadow still short of shadow_days labelled days this many days after its first shadow day is retired
+    shadow_max_wait_days: Annotated[StrictInt, Field(ge=1, le=730)] = 30
 
     @property
     def direction(self) -> str:
@@ -300,6 +293,14 @@ class PipelineConfig:
             raise ValueError(
                 "`dataset.label_delay_days` > 0 with your own source needs `dataset.labels_uri`: where the late "
                 "labels land (a file or folder with the key, target and timestamp columns)"
+            )
+        ev = self.evaluation
+        if ev.shadow_days and ev.shadow_max_wait_days < ev.shadow_days + self.dataset.label_delay_days:
+            raise ValueError(
+                f"`evaluation.shadow_max_wait_days` ({ev.shadow_max_wait_days}) is shorter than shadow_days "
+                f"({ev.shadow_days}) + dataset.label_delay_days ({self.dataset.label_delay_days}): a shadow "
+                "challenger could never collect its labelled days before it is retired. Raise it to at least "
+                f"{ev.shadow_days + self.dataset.label_delay_days}"
             )
         if self.model.estimator not in ESTIMATORS[task]:
             raise ValueError(

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 SHADOW = "shadow"  # a blessed challenger scoring beside the champion until evaluation.shadow_days confirm it
+SHADOW_STATUS_TAG = "shadow.status"  # waiting | promoted | retired | replaced (include.mlops.shadow)
+NOT_SERVED_SHADOW = ("waiting", "retired", "replaced")  # a shadow that never became champion: no rollback to it
 RUN_KEY_TAG = "airflow_run_key"  # version and run tag: <dag_id>/<run_id> of the DAG run that trained it
 
 
@@ -254,6 +256,7 @@ class EvaluationRecord:
     report: dict[str, Any]
     key: str
     uri: str
+    window_end: str = ""  # exclusive end of the training window (ISO day): a shadow counts days from it
 
     def summary(self) -> dict[str, Any]:
         """What the promotion needs, small and JSON-safe (the evaluate task's XCom)."""
@@ -268,6 +271,7 @@ class EvaluationRecord:
             "challenger_value": self.report["decision"]["challenger_value"],
             "champion_value": self.report["decision"]["champion_value"],
             "report_uri": self.uri,
+            "window_end": self.window_end,
         }
 
 
@@ -298,7 +302,7 @@ def evaluate_and_record(
         uri = lake.storage.uri(key)
     else:
         uri = lake.write_json(key, report)
-    return EvaluationRecord(evaluation, report, key, uri)
+    return EvaluationRecord(evaluation, report, key, uri, window.end.isoformat())
 
 
 @dataclass(frozen=True)
@@ -428,6 +432,13 @@ def rollback_target(client: MlflowClient, model_name: str, target: str | None) -
         raise
     # Eligible: blessed by its evaluation, or champion before (a later re-evaluation may have re-tagged it).
     was_champion = target in _history_list(client, model_name)
+    shadow = tags.get(SHADOW_STATUS_TAG)
+    if shadow in NOT_SERVED_SHADOW and not was_champion:
+        raise PromotionRejected(
+            f"{model_name} version {target} is a shadow challenger that never served (shadow.status={shadow!r}: "
+            f"{tags.get('shadow.reason', '')}); a rollback only restores a version that was champion or was "
+            "promoted at once. Let review_shadow decide a waiting shadow"
+        )
     if tags.get("evaluation.decision") != "promote" and not was_champion:
         raise PromotionRejected(
             f"{model_name} version {target} was never blessed by an evaluation nor champion before "
@@ -505,11 +516,14 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "RUN_KEY_TAG",
+    "SHADOW",
+    "SHADOW_STATUS_TAG",
     "SHORT_MLFLOW_RETRIES",
     "Evaluation",
     "EvaluationRecord",
     "PromotionResult",
     "champion_version",
+    "alias_version",
     "check_rollback_target",
     "ensure_registered_model",
     "evaluate",

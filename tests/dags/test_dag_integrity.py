@@ -11,7 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
-EXPECTED = {"ingest_and_validate", "train_and_promote", "drift_monitor", "rollback_champion", "score_batch"}
+EXPECTED = {
+    "ingest_and_validate",
+    "train_and_promote",
+    "drift_monitor",
+    "rollback_champion",
+    "score_batch",
+    "review_shadow",
+}
 HEAVY = ("pandas", "numpy", "sklearn", "scipy", "mlflow", "great_expectations", "evidently", "pyarrow", "boto3")
 
 

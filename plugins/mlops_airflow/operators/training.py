@@ -259,11 +259,26 @@ class EvaluateChallengerOperator(MlopsOperator):
         return record.summary()
 
 
+def announce_champion_move(operator: Any, context: Context, extra: dict[str, Any]) -> None:
+    """An event of the champion asset through each asset-alias outlet: emitted only when the champion moved (a
+    success that left it in place, such as a challenger entering the shadow, emits none)."""
+    from airflow.sdk import AssetAlias
+
+    from mlops_airflow.assets import CHAMPION_MODEL
+
+    for outlet in operator.outlets:
+        if isinstance(outlet, AssetAlias):
+            context["outlet_events"][outlet].add(CHAMPION_MODEL, extra=extra)
+
+
 class PromoteChallengerOperator(MlopsOperator):
-    """Point the ``champion`` alias at the challenger when the evaluation blessed it.
+    """Point the ``champion`` alias at the challenger when the evaluation blessed it; with
+    ``evaluation.shadow_days`` > 0 (and a champion to compare with), point ``shadow`` at it instead
+    (``include.mlops.shadow``): ``review_shadow`` promotes or retires it later.
 
     Compare-and-set against the champion seen at evaluation; run it in a one-slot pool so promotions
-    are serialized. A rejected challenger or a dry run ends the task as skipped, with the reason."""
+    are serialized. A rejected challenger or a dry run ends the task as skipped, with the reason. The champion
+    asset gets an event (through an asset-alias outlet) only when the champion moved."""
 
     template_fields: Sequence[str] = ("evaluation", "is_dry_run")
     ui_color = "#f3e6ff"
@@ -276,7 +291,7 @@ class PromoteChallengerOperator(MlopsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import PromotionConflict, PromotionRejected
-        from include.mlops.registry import promote_evaluated
+        from include.mlops.shadow import ShadowStart, promote_or_shadow
 
         ev = self.evaluation
         if not isinstance(self.is_dry_run, bool):
@@ -296,19 +311,32 @@ class PromoteChallengerOperator(MlopsOperator):
             raise AirflowSkipException(f"dry run: champion untouched ({ev['reason']})")
         actor = f"{context['dag'].dag_id}/{context['run_id']}"
         try:
-            result = promote_evaluated(self.mlflow_hook.client(), ev, actor=actor)
+            result = promote_or_shadow(self.mlflow_hook.client(), self.config, ev, actor=actor)
         except PromotionRejected as exc:
             self.outcome("REJECTED %s", exc)
             raise AirflowSkipException(str(exc)) from None
         except PromotionConflict as exc:
             raise ChampionMoved(str(exc)) from None
+        if isinstance(result, ShadowStart):
+            self.outcome(
+                "SHADOW: %s version %s scores beside champion %s from %s; review_shadow promotes it after %d "
+                "labelled days that confirm it, or retires it%s",
+                name,
+                result.shadow_version,
+                result.champion_version,
+                result.start_day,
+                result.required_days,
+                f" (replaced shadow version {result.replaced})" if result.replaced else "",
+            )
+            return {**result.as_dict(), "status": "shadow"}
+        announce_champion_move(self, context, {"model_name": name, "version": result.champion_version, "by": actor})
         self.outcome(
             "CHAMPION of %s is now version %s (previous: %s)",
             name,
             result.champion_version,
             result.previous_champion or "none",
         )
-        return result.as_dict()
+        return {**result.as_dict(), "status": "champion"}
 
 
 def _rollback_target(value: Any) -> str | None:
