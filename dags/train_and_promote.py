@@ -5,7 +5,9 @@
 (params, metrics, signature, input example, the exact partitions and their content hash) and
 registers it with alias `challenger`; scores challenger and `champion` on the same out-of-time
 holdout; then moves the `champion` alias to the challenger if the policy blesses it, or skips the
-promotion with the reason.
+promotion with the reason. With `evaluation.shadow_days` N > 0 and a champion in place, a blessed
+challenger is not promoted at once: `promote_challenger` points the alias `shadow` at it (same
+compare-and-set) and `review_shadow` promotes or retires it after N labelled days of shadow predictions.
 
 **When.** Weekly, Monday 03:00 UTC (window ends at the run's data interval end). Also triggered from
 the UI, by other systems over the REST API (`logical_date: null` trains up to the trigger time), and

@@ -146,7 +146,7 @@ pids+=($!)
 
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 120 "MLflow"
 wait_for "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" 240 "Airflow"
-for dag in ingest_and_validate score_batch train_and_promote drift_monitor; do
+for dag in ingest_and_validate score_batch review_shadow train_and_promote drift_monitor; do
   for _ in $(seq 1 60); do
     "$BIN/airflow" dags unpause "$dag" >/dev/null 2>&1 && break
     sleep 3
@@ -167,7 +167,7 @@ cat <<MSG
   Metrics         http://localhost:$AIRFLOW_PORT/mlops/metrics   $METRICS_AUTH, or an Airflow login
   Scrape          $METRICS_CURL http://localhost:$AIRFLOW_PORT/mlops/metrics
 
-  DAGs ingest_and_validate, score_batch, train_and_promote and drift_monitor are unpaused
+  DAGs ingest_and_validate, score_batch, review_shadow, train_and_promote and drift_monitor are unpaused
   (rollback_champion is manual).
   Ctrl-C stops everything.
 MSG
