@@ -295,15 +295,15 @@ def review(
         return ShadowReview("none", f"{name} has no shadow challenger waiting", name, reviewed_at=_now())
     tags = client.get_model_version(name, shadow).tags
     start = _start_of(name, shadow, tags, replaced=None)
-    base = {
+    required: int = start.required_days or ev.shadow_days
+    base: dict[str, Any] = {
         "model_name": name,
         "shadow_version": shadow,
         "champion_version": start.champion_version,
         "start_day": start.start_day,
-        "required_days": start.required_days or ev.shadow_days,
+        "required_days": required,
         "primary_metric": ev.primary_metric,
     }
-    required = base["required_days"]
     current = champion_version(client, name)
     newest: list[str] = []  # the newest prediction day, once the evidence is read
 
