@@ -1,8 +1,9 @@
 """Hostile and careless input over REST, against the live API server of the integration stack (SimpleAuthManager,
 JWT, PostgreSQL): a few hundred deterministic payloads.
 
-- ``POST /api/v2/dags/<dag>/dagRuns`` for the five DAGs: conf values of the wrong type, at and past each bound,
-  huge, unicode, path traversal, Jinja, SQL, unknown keys; malformed bodies; hostile ``dag_run_id`` values.
+- ``POST /api/v2/dags/<dag>/dagRuns`` for the five DAGs with params (review_shadow has none): conf values of the
+  wrong type, at and past each bound, huge, unicode, path traversal, Jinja, SQL, unknown keys; malformed bodies;
+  hostile ``dag_run_id`` values.
 - ``GET /mlops/reports/<key>`` (the plugin's route) with hostile keys, sent byte for byte (dot segments are not
   normalized away by the client): a sample; ``tests/plugins/test_reports_hostile.py`` covers the app in-process.
 
