@@ -8,6 +8,11 @@ holdout; then moves the `champion` alias to the challenger if the policy blesses
 promotion with the reason. With `evaluation.shadow_days` N > 0 and a champion in place, a blessed
 challenger is not promoted at once: `promote_challenger` points the alias `shadow` at it (same
 compare-and-set) and `review_shadow` promotes or retires it after N labelled days of shadow predictions.
+With `promotion.approval` `always` (or `on_drift`, in runs drift_monitor triggered), `approve_promotion`
+waits for a human before `promote_challenger` (Required Actions in the UI, or REST `hitlDetails`; the
+notifiers send "approval needed" with the link); it is skipped with the reason for a rejected challenger, a
+dry run or `never`. Reject (or no answer within `promotion.approval_timeout`) skips the promotion with
+"rejected by <user>: <comment>"; who answered, when and the comment are version tags.
 
 **When.** Weekly, Monday 03:00 UTC (window ends at the run's data interval end). Also triggered from
 the UI, by other systems over the REST API (`logical_date: null` trains up to the trigger time), and
@@ -24,7 +29,9 @@ more days or widen `window_days`. `train_challenger`/`evaluate_challenger`: MLfl
 retried with backoff. `promote_challenger` skipped: the challenger was rejected (reason in the log
 and in version tags) or it was a dry run. `promote_challenger` failed with "the champion of <model> moved
 from A to B": another promotion or a rollback won the race; clear `evaluate_challenger` to re-evaluate
-against the new champion.
+against the new champion. `promote_challenger` skipped with "rejected by <user>: <comment>": the
+reviewer rejected it on Required Actions (or nobody answered within `promotion.approval_timeout`);
+train again or trigger with a new `reason` to ask again.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag
 from mlops_airflow.assets import CHAMPION_MOVES
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import PROMOTION_POOL, TRAINING_DAG_ID
+from mlops_airflow.operators.approval import ApprovePromotionOperator
 from mlops_airflow.operators.training import (
     CheckTrainingWindowOperator,
     EvaluateChallengerOperator,
@@ -122,15 +130,28 @@ def train_and_promote():
         reason=RunParam("reason"),
         drift_summary=RunParam("drift_summary"),
     )
+    approve = ApprovePromotionOperator(
+        task_id="approve_promotion",
+        evaluation=evaluate.output,
+        window_check=check.output,
+        reason=RunParam("reason"),
+        drift_summary=RunParam("drift_summary"),
+        monitoring_run_id=RunParam("monitoring_run_id"),
+        dry_run=RunParam("dry_run"),
+        execution_timeout=dt.timedelta(minutes=5),  # building the request; the wait is response_timeout (config)
+        response_timeout=dt.timedelta(days=30),  # the longest promotion.approval_timeout; the config's applies
+    )
     promote = PromoteChallengerOperator(
         task_id="promote_challenger",
         evaluation=evaluate.output,
         dry_run=RunParam("dry_run"),
+        approval=approve.output,  # None when no human was needed (approve_promotion skipped)
+        trigger_rule="none_failed",  # runs after a skipped approval; a Reject is its own skip, with the reason
         pool=PROMOTION_POOL,
         outlets=[CHAMPION_MOVES],  # a champion-asset event only when the champion moved
         execution_timeout=dt.timedelta(minutes=5),
     )
-    check >> train >> evaluate >> promote  # also implied by the XComArgs
+    check >> train >> evaluate >> approve >> promote  # also implied by the XComArgs
 
 
 train_and_promote()

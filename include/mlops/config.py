@@ -270,6 +270,39 @@ class NotificationsConfig:
     on_failure: Annotated[tuple[NotifierConfig, ...], BeforeValidator(_none_is_empty)] = (NotifierConfig(),)
 
 
+APPROVER = r"[A-Za-z0-9_.@+-]{1,128}"  # an Airflow user name (the auth manager's user id)
+DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd])")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """``"24h"``, ``"90m"``, ``"2d"``, ``"30s"`` (or a number of seconds) -> seconds; anything else is left for the
+    type check to refuse with the field's name."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and (m := DURATION.fullmatch(value.strip())):
+        return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+    if isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration: write a number and a unit, such as 24h, 90m, 2d or 30s")
+    return value
+
+
+@dataclass(frozen=True, config=SECTION)
+class PromotionConfig:
+    # never: unattended, as before. always: every blessed challenger waits for a human. on_drift: only runs that
+    # drift_monitor triggered wait
+    approval: Literal["never", "always", "on_drift"] = "never"
+    approvers: tuple[Annotated[str, Field(pattern=f"^{APPROVER}$")], ...] = ()  # empty: anyone who may act on the DAG
+    # seconds (config: "24h", "90m", "2d"); after it the answer is Reject
+    approval_timeout: Annotated[float, BeforeValidator(_duration), Field(ge=60, le=30 * 86400)] = 86400.0
+
+    @property
+    def timeout(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.approval_timeout)
+
+
 @dataclass(frozen=True, config=SECTION)
 class PipelineConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -282,6 +315,7 @@ class PipelineConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     source_path: str = "<defaults>"
 
     @_model_validator(mode="after")

@@ -271,6 +271,7 @@ class EvaluationRecord:
             "challenger_value": self.report["decision"]["challenger_value"],
             "champion_value": self.report["decision"]["champion_value"],
             "report_uri": self.uri,
+            "report_key": self.key,
             "window_end": self.window_end,
         }
 
@@ -401,8 +402,10 @@ def _after_alias_moved(client: MlflowClient, model_name: str, champion: str, pre
 
 
 def _history_list(client: MlflowClient, model_name: str) -> list[str]:
-    """Versions that were champion, oldest first (registered model tag ``champion_history``)."""
-    return [v for v in client.get_registered_model(model_name).tags.get("champion_history", "").split(",") if v]
+    """Versions that were champion, oldest first (registered model tag ``champion_history``: ``<version>``, or
+    ``<version>:approved_by=<user>`` when a human approved the promotion)."""
+    entries = client.get_registered_model(model_name).tags.get("champion_history", "").split(",")
+    return [v.split(":", 1)[0] for v in entries if v]
 
 
 def _last_in_history(client: MlflowClient, model_name: str) -> str | None:
@@ -501,15 +504,24 @@ def rollback(client: MlflowClient, model_name: str, target: str | None, *, actor
         client.set_model_version_tag(model_name, target, key, value)
     client.set_registered_model_alias(model_name, CHAMPION, target)
     client.set_model_version_tag(model_name, current, "promotion.status", f"rolled back to {target}")
-    client.set_registered_model_tag(model_name, "champion_history", _history(client, model_name, target))
+    client.set_registered_model_tag(
+        model_name, "champion_history", _history(client, model_name, target, promotion=False)
+    )
     log.info("%s champion rolled back %s -> %s by %s: %s", model_name, current, target, actor, reason)
     return PromotionResult(model_name, target, current, now)
 
 
-def _history(client: MlflowClient, model_name: str, newest: str) -> str:
+def _history(client: MlflowClient, model_name: str, newest: str, *, promotion: bool = True) -> str:
     previous = client.get_registered_model(model_name).tags.get("champion_history", "")
-    versions = [v for v in previous.split(",") if v] + [newest]
+    approver = client.get_model_version(model_name, newest).tags.get("promotion.approved_by") if promotion else None
+    entry = f"{newest}:approved_by={_history_safe(approver)}" if approver else newest
+    versions = [v for v in previous.split(",") if v] + [entry]
     return ",".join(versions[-50:])
+
+
+def _history_safe(user: str) -> str:
+    """A user name inside a ``champion_history`` entry (the separators replaced; the version tag has it verbatim)."""
+    return user.replace(",", "_").replace(":", "_")
 
 
 __all__ = [

@@ -1,5 +1,7 @@
 """The failure notifier every task uses: one line in the log always, then Slack, email or your own
-function when ``notifications.on_failure`` in the pipeline config says so.
+function when ``notifications.on_failure`` in the pipeline config says so. The same notifiers carry
+"approval needed" (``approval_needed``, with the link to the task's Required Actions page) when a
+promotion waits for a human (``promotion.approval``).
 
     notifications:
       on_failure:
@@ -70,15 +72,28 @@ class MlopsFailureNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         message = failure_message(context)
         log.error("FAILURE %s", message)
-        try:
-            from include.mlops.config import load_config
+        send_all(context, message, "the failure above stands")
 
-            notifiers = load_config().notifications.on_failure
-        except Exception as exc:  # a broken config must not hide the failure being reported
-            log.error("notifications not sent: the pipeline config could not be loaded (%s)", exc)
-            return
-        for notifier in notifiers:
-            try:
-                send(notifier, context, message)
-            except Exception as exc:
-                log.error("the %s notifier could not send (%s); the failure above stands", notifier.kind, exc)
+
+def send_all(context: Any, message: str, despite: str) -> None:
+    """``message`` through every notifier of ``notifications.on_failure``; one that cannot send logs why and
+    ``despite`` (what still holds)."""
+    try:
+        from include.mlops.config import load_config
+
+        notifiers = load_config().notifications.on_failure
+    except Exception as exc:  # a broken config must not hide what is being reported
+        log.error("notifications not sent: the pipeline config could not be loaded (%s)", exc)
+        return
+    for notifier in notifiers:
+        try:
+            send(notifier, context, message)
+        except Exception as exc:
+            log.error("the %s notifier could not send (%s); %s", notifier.kind, exc, despite)
+
+
+def approval_needed(context: Any, message: str) -> None:
+    """ "Approval needed" through the same notifiers as failures (``notifications.on_failure``): the log always,
+    then Slack, SMTP or your callable. A notifier that cannot send logs why; the request still waits."""
+    log.warning("APPROVAL NEEDED %s", message)
+    send_all(context, message, "the approval request still waits on Required Actions")

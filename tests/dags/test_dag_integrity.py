@@ -63,6 +63,23 @@ def test_promotion_runs_in_a_one_slot_pool_declared_for_the_stack(dagbag):
     assert promote.pool in (ROOT / "scripts" / "run_local.sh").read_text()
 
 
+def test_the_approval_waits_on_response_timeout_outside_the_pool_and_the_promotion_runs_after_a_skip(dagbag):
+    """A human's wait is bounded by response_timeout (the longest promotion.approval_timeout; the config's applies
+    at run time), not execution_timeout (which bounds building the request); it holds no promotion-pool slot;
+    the promotion still runs when no human was needed (the approval skipped) and sits behind it otherwise."""
+    from include.mlops.config import PromotionConfig
+
+    dag = dagbag.dags["train_and_promote"]
+    approve, promote = dag.get_task("approve_promotion"), dag.get_task("promote_challenger")
+    longest = PromotionConfig.__pydantic_fields__["approval_timeout"].metadata[-1].le
+    assert approve.response_timeout >= dt.timedelta(seconds=longest)
+    assert approve.execution_timeout <= dt.timedelta(minutes=10)
+    assert approve.pool != promote.pool
+    assert approve.upstream_task_ids == {"evaluate_challenger", "check_training_window"}
+    assert promote.upstream_task_ids >= {"approve_promotion", "evaluate_challenger"}
+    assert promote.trigger_rule == "none_failed"
+
+
 @pytest.mark.parametrize(
     ("conf", "ok"),
     [

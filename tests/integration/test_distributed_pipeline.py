@@ -147,9 +147,11 @@ def test_c_train_and_promote_registers_a_champion_with_artifacts_on_s3(stack: St
         t["task_id"]: t["state"]
         for t in stack.api("GET", f"/api/v2/dags/{TRAIN}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     }
-    assert states == dict.fromkeys(
-        ["check_training_window", "train_challenger", "evaluate_challenger", "promote_challenger"], "success"
-    ), states
+    assert states == {
+        **dict.fromkeys(["check_training_window", "train_challenger", "evaluate_challenger"], "success"),
+        "approve_promotion": "skipped",  # promotion.approval: never
+        "promote_challenger": "success",
+    }, states
 
     api = f"{stack.mlflow_url}/api/2.0/mlflow"
     r = requests.get(f"{api}/registered-models/alias", params={"name": MODEL_NAME, "alias": "champion"}, timeout=30)

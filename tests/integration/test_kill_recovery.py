@@ -162,6 +162,7 @@ def test_b_celery_worker_killed_mid_task_airflow_retries_it_and_one_version_is_r
         "check_training_window": "success",
         "train_challenger": "success",
         "evaluate_challenger": "success",
+        "approve_promotion": "skipped",  # dry run: nothing to approve
         "promote_challenger": "skipped",  # dry run
     }, states
 

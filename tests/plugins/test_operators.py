@@ -127,7 +127,7 @@ def test_rejection_skips_and_a_moved_champion_fails(make_config):
                 op.execute(context())
         result = SimpleNamespace(champion_version="3", previous_champion="2", as_dict=lambda: {"champion_version": "3"})
         with mock.patch("include.mlops.registry.promote", return_value=result) as promote:
-            assert op.execute(context()) == {"champion_version": "3"}
+            assert op.execute(context()) == {"champion_version": "3", "status": "champion"}
         assert promote.call_args.args[1:] == ("m", "3", "2")
 
 

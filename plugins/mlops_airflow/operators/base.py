@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, DagRunTriggerException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSkipException,
+    DagRunTriggerException,
+    TaskAwaitingInput,
+)
 
 from mlops_airflow import links
 from mlops_airflow.hooks.lake_hook import LakeHook
@@ -54,7 +59,7 @@ def _with_outcome(execute: Callable) -> Callable:
         self._outcome_logged, self._began = False, None
         try:
             return execute(self, context)
-        except DagRunTriggerException:  # not a failure: the task runner triggers the run
+        except (DagRunTriggerException, TaskAwaitingInput):  # not failures: the task runner triggers / parks it
             raise
         except AirflowSkipException as exc:
             if not self._outcome_logged:

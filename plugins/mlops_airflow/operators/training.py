@@ -280,14 +280,15 @@ class PromoteChallengerOperator(MlopsOperator):
     are serialized. A rejected challenger or a dry run ends the task as skipped, with the reason. The champion
     asset gets an event (through an asset-alias outlet) only when the champion moved."""
 
-    template_fields: Sequence[str] = ("evaluation", "is_dry_run")
+    template_fields: Sequence[str] = ("evaluation", "is_dry_run", "approval")
     ui_color = "#f3e6ff"
     operator_extra_links = (links.MlflowModelVersionLink(),)
 
-    def __init__(self, *, evaluation: Any, dry_run: Any = False, **kwargs: Any) -> None:
+    def __init__(self, *, evaluation: Any, dry_run: Any = False, approval: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.evaluation = evaluation
         self.is_dry_run = dry_run  # not `dry_run`: that name is BaseOperator's method
+        self.approval = approval  # the approval task's answer; None when it was skipped (no human needed)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.mlops.exceptions import PromotionConflict, PromotionRejected
@@ -310,6 +311,20 @@ class PromoteChallengerOperator(MlopsOperator):
             )
             raise AirflowSkipException(f"dry run: champion untouched ({ev['reason']})")
         actor = f"{context['dag'].dag_id}/{context['run_id']}"
+        if self.approval is not None:
+            if not isinstance(self.approval, dict) or "approved" not in self.approval:
+                raise InvalidRunParams(f"approval must be the approval task's answer, got {self.approval!r}")
+            answer = self.approval
+            if not answer["approved"]:
+                why = (
+                    "no answer before promotion.approval_timeout"
+                    if answer.get("timed_out")
+                    else f"rejected by {answer.get('by')}: {answer.get('comment') or '(no comment)'}"
+                )
+                self.outcome("REJECTED version %s: %s", version, why)
+                raise AirflowSkipException(why)
+            self.log.info("approved by %s at %s: %s", answer.get("by"), answer.get("at"), answer.get("comment") or "")
+            actor = f"{actor} (approved by {answer.get('by')})"
         try:
             result = promote_or_shadow(self.mlflow_hook.client(), self.config, ev, actor=actor)
         except PromotionRejected as exc:
