@@ -65,6 +65,24 @@ def train(dags, window_end: dt.date, logical_date: dt.datetime | None = None, **
     return run_dag(dags, "train_and_promote", conf, logical_date=logical_date, run_after=logical_date)
 
 
+def asset_event_extras(asset_name: str) -> list[dict]:
+    """The ``extra`` of every event of the asset named ``asset_name`` in the session's metadata DB (oldest first).
+    Other tests of the session emit events of the same assets: filter on what the extra says."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(
+            session.scalars(
+                select(AssetEvent.extra)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .where(AssetModel.name == asset_name)
+                .order_by(AssetEvent.id)
+            ).all()
+        )
+
+
 def task_states(run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 

@@ -8,7 +8,7 @@ import pytest
 
 from include.mlops.lake import Lake
 from include.mlops.registry import champion_version
-from tests.e2e.conftest import UTC, day, ingest, run_dag, task_states, train, xcom
+from tests.e2e.conftest import UTC, asset_event_extras, day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-03-01") + dt.timedelta(days=i) for i in range(12)]
 FAULTY = "2026-03-06"
@@ -43,18 +43,9 @@ def test_a_faulty_day_is_quarantined_and_blocks_nothing_else(lake_with_history):
 
 
 def test_published_days_emit_asset_events(lake_with_history):
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
     cfg, _ = lake_with_history
     lake = Lake.at(cfg.lake_root)
-    with create_session() as session:
-        extras = session.scalars(
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == "mlops_curated_batch")
-        ).all()
+    extras = asset_event_extras("mlops_curated_batch")
     # this test's events: other tests of the session publish the same days of the same dataset in lakes of their
     # own, so an event counts when its content hash is this lake's curated partition of the day
     ours = {

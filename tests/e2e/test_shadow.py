@@ -12,7 +12,7 @@ import pytest
 from include.mlops import outcomes
 from include.mlops.lake import Lake
 from include.mlops.registry import SHADOW, alias_version, champion_version
-from tests.e2e.conftest import day, ingest, run_dag, task_states, train, xcom
+from tests.e2e.conftest import asset_event_extras, day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-05-01") + dt.timedelta(days=i) for i in range(13)]
 SHADOW_DAYS = ["2026-05-10", "2026-05-11", "2026-05-12"]  # from the challenger's window end (05-10)
@@ -21,17 +21,7 @@ WEAK = {"features": ["amount", "hour", "customer_age", "channel"]}
 
 def champion_events(model_name: str) -> list[dict]:
     """Extras of this model's champion-asset events."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        extras = session.scalars(
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == "mlops_champion_model")
-        ).all()
-    return [e for e in extras if e and e.get("model_name") == model_name]
+    return [e for e in asset_event_extras("mlops_champion_model") if e and e.get("model_name") == model_name]
 
 
 @pytest.fixture
