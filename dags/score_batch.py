@@ -16,7 +16,9 @@ conf): exactly those days are scored again and their predictions replaced.
 **Params.** `start`, `end` (optional `YYYY-MM-DD`, 2000-01-01..2100-12-31, inclusive, at most 366 days; one of
 them alone: that day), `model_version` (optional digits: re-score with that registered version instead of
 the champion). Which days a run scores: the params range, else the days of the triggering asset events, else
-the run's data interval day. A conf outside these bounds is refused when the run is triggered (REST: 400).
+the run's data interval day. A date that is not `YYYY-MM-DD` in that range, or a `model_version` that is not
+digits, is refused when the run is triggered (REST: 400); an `end` before `start` or a range over 366 days
+fails the run at once (not retried) with what to change.
 
 **When it fails.** `score` skipped: there is no champion yet (train_and_promote first). Failed with "none of
 the N day(s) asked for is curated" (not retried): those days were quarantined or never ingested; run
