@@ -212,11 +212,166 @@ def _scores(model: ScoringModel, frame: pd.DataFrame, task: str) -> Any:
             f"{model.name} version {model.version} needs columns {missing} that the curated partition lacks; "
             "score with a version trained on this dataset's current columns"
         )
-    x = frame[list(model.features)]
-    if len(x) == 0:
+    if len(frame) == 0:
         return np.empty(0, dtype="float64")
+    split = _rowwise_split(model.model)
+    if split is not None:
+        scores = _scores_rowwise(model, *split, frame, task)
+        if scores is not None:
+            return scores
+    x = frame[list(model.features)]
     parts = [score(model.model, x.iloc[i : i + CHUNK_ROWS], task) for i in range(0, len(x), CHUNK_ROWS)]
     return np.concatenate([np.asarray(p, dtype="float64") for p in parts])
+
+
+# -- the same predictions, with the categorical preprocessing done once per distinct value ------------------
+# A pipeline from include.mlops.training is Pipeline([("pre", ColumnTransformer), ("model", estimator)]) whose
+# transformers (imputers, encoders, scalers) map each row on its own. Then a categorical block of 1M rows has
+# only as many distinct rows as there are value combinations (hundreds), so it is transformed once per
+# combination and gathered, instead of OneHotEncoder looking up 4M Python strings; numeric blocks are
+# transformed as the ColumnTransformer would. The first rows are checked against the pipeline's own transform:
+# any difference and the whole day is scored by the pipeline as a whole instead.
+ROWWISE_STEPS = frozenset(
+    {
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.preprocessing._encoders.OrdinalEncoder",
+        "sklearn.preprocessing._data.StandardScaler",
+    }
+)
+DISTINCT_SPAN = 1 << 22  # the most value combinations a block may have for the per-combination path
+CHECK_ROWS = 2_000  # rows compared with the pipeline's own transform before the fast path is trusted
+
+
+def _qualname(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _rowwise_split(model: Any) -> tuple[Any, Any] | None:
+    """(ColumnTransformer, final estimator) of a Pipeline([ColumnTransformer of row-wise steps, estimator]) with
+    dense default output; None for anything else (scored by the pipeline as a whole)."""
+    import sklearn
+
+    if _qualname(model) != "sklearn.pipeline.Pipeline" or len(model.steps) != 2:
+        return None
+    pre, est = model.steps[0][1], model.steps[1][1]
+    if _qualname(pre) != "sklearn.compose._column_transformer.ColumnTransformer":
+        return None
+    if sklearn.get_config().get("transform_output", "default") != "default" or getattr(pre, "sparse_output_", True):
+        return None
+    for obj in (model, pre):
+        if getattr(obj, "_sklearn_output_config", {}).get("transform", "default") != "default":
+            return None
+    for _, transformer, _ in pre.transformers_:
+        if isinstance(transformer, str):
+            if transformer != "drop":  # passthrough: keep the ColumnTransformer's own handling
+                return None
+            continue
+        steps = (
+            [s for _, s in transformer.steps]
+            if _qualname(transformer) == "sklearn.pipeline.Pipeline"
+            else [transformer]
+        )
+        if not all(_qualname(s) in ROWWISE_STEPS for s in steps):
+            return None
+        if any(getattr(s, "_sklearn_output_config", {}).get("transform", "default") != "default" for s in steps):
+            return None
+        if any(getattr(s, "sparse_output", False) is True or getattr(s, "sparse", False) is True for s in steps):
+            return None
+    return pre, est
+
+
+def _distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[Any, Any] | None:
+    """(the first row of each distinct combination of ``columns``, each row's combination number) when they are
+    all string columns, else None. A row with a missing value is a combination of its own (the pipeline tells
+    None from NaN; factorize does not)."""
+    import numpy as np
+    import pandas as pd
+
+    codes = np.zeros(len(frame), dtype="int64")
+    null = np.zeros(len(frame), dtype=bool)
+    span = 1
+    for column in columns:
+        values = frame[column]
+        if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            return None
+        k, uniques = pd.factorize(values)  # a missing value: -1
+        span *= max(len(uniques), 1)
+        if span > DISTINCT_SPAN:
+            return None
+        null |= k < 0
+        codes = codes * max(len(uniques), 1) + np.maximum(k, 0)
+    rows = np.arange(len(frame))
+    if not null.any():  # dense numbering of the combinations: O(rows), no sort
+        first = np.full(span, len(frame), dtype="int64")
+        first[codes[::-1]] = rows[::-1]  # the last write wins: each combination's first row
+        present = first < len(frame)
+        number = np.cumsum(present) - 1
+        return first[present], number[codes]
+    codes[null] = span + rows[null]
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _scores_rowwise(model: ScoringModel, pre: Any, est: Any, frame: pd.DataFrame, task: str) -> Any:
+    import numpy as np
+
+    from include.mlops.evaluation import score
+
+    blocks: list[tuple[Any, list[str], Any]] = []  # (transformer, columns, None | (transformed distinct rows, inverse))
+    for _, transformer, columns in pre.transformers_:
+        if isinstance(transformer, str):
+            continue
+        columns = list(columns)
+        if not columns:  # the ColumnTransformer leaves a transformer of no columns out
+            continue
+        if not all(isinstance(c, str) for c in columns):
+            return None
+        distinct = _distinct_rows(frame, columns)
+        if distinct is not None:
+            first, inverse = distinct
+            distinct = (transformer.transform(frame.iloc[first][columns]), inverse)
+        blocks.append((transformer, columns, distinct))
+
+    check = min(len(frame), CHECK_ROWS)
+    first_rows = [t.transform(frame.iloc[:check][cols]) if d is None else d[0][d[1][:check]] for t, cols, d in blocks]
+    widths = [a.shape[1] for a in first_rows]
+    buffer = np.empty((min(len(frame), CHUNK_ROWS), sum(widths)), dtype=np.result_type(*first_rows))
+
+    def transform(start: int, stop: int) -> Any:
+        """Rows [start, stop) preprocessed, in the reused buffer (as the ColumnTransformer's hstack would be)."""
+        part, x, at = frame.iloc[start:stop], buffer[: stop - start], 0
+        for (t, cols, distinct), width in zip(blocks, widths, strict=True):
+            x[:, at : at + width] = (
+                t.transform(part[cols]) if distinct is None else distinct[0][distinct[1][start:stop]]
+            )
+            at += width
+        return x
+
+    expected = pre.transform(frame.iloc[:check][list(model.features)])
+    got = transform(0, check)
+    if not (isinstance(expected, np.ndarray) and expected.shape == got.shape and expected.dtype == got.dtype):
+        return None
+    if not np.array_equal(expected, got, equal_nan=expected.dtype.kind == "f"):
+        log.warning(
+            "%s version %s: the per-block preprocessing differs from the pipeline's on the first rows; "
+            "scoring with the whole pipeline",
+            model.name,
+            model.version,
+        )
+        return None
+    parts = [score(est, transform(i, min(i + CHUNK_ROWS, len(frame))), task) for i in range(0, len(frame), CHUNK_ROWS)]
+    return np.concatenate([np.asarray(p, dtype="float64") for p in parts])
+
+
+def _repeated(value: str, rows: int) -> Any:
+    """A column of one string on every row, as a one-category pandas Categorical: Parquet stores it as a
+    dictionary of that one value with the row codes, instead of converting and hashing it once per row (the
+    same values; read back, the column is a category)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.Categorical.from_codes(np.zeros(rows, dtype="int8"), categories=[value])
 
 
 def score_with(models: ScoringModels, cfg: PipelineConfig, lake: Lake, day: dt.date, *, run_id: str) -> ScoredDay:
@@ -237,13 +392,13 @@ def score_with(models: ScoringModels, cfg: PipelineConfig, lake: Lake, day: dt.d
     out[outcomes.SCORE] = scores
     if task == "classification":
         out[outcomes.PREDICTED_CLASS] = (scores >= cfg.scoring.threshold).astype("int64")
-    out[outcomes.MODEL_NAME] = models.main.name
-    out[outcomes.MODEL_VERSION] = models.main.version
-    out[outcomes.RUN_ID] = run_id
-    out[outcomes.SCORED_AT] = scored_at
+    out[outcomes.MODEL_NAME] = _repeated(models.main.name, len(out))
+    out[outcomes.MODEL_VERSION] = _repeated(models.main.version, len(out))
+    out[outcomes.RUN_ID] = _repeated(run_id, len(out))
+    out[outcomes.SCORED_AT] = _repeated(scored_at, len(out))
     if models.shadow is not None:
         out[outcomes.SHADOW_SCORE] = _scores(models.shadow, frame, task)
-        out[outcomes.SHADOW_VERSION] = models.shadow.version
+        out[outcomes.SHADOW_VERSION] = _repeated(models.shadow.version, len(out))
     del frame
     info = lake.write_partition(outcomes.PREDICTIONS, name, day, out)
     mean = float(scores.mean()) if len(scores) else None
