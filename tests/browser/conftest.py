@@ -126,7 +126,7 @@ class UiStack:
 
 
 def _pipeline_config(work: Path) -> dict:
-    """include/config/mlops.yaml with the lake in the temp dir and sizes small enough for 2 cores."""
+    """include/config/mlops.yaml with the lake in the temp dir, sizes small enough for 2 cores, and approval."""
     return {
         "dataset": {"suite": str(ROOT / "include/config/expectations/transactions.json")},
         "simulator": {"rows_per_day": 1500},
@@ -135,6 +135,8 @@ def _pipeline_config(work: Path) -> dict:
         "training": {"window_days": SEED_DAYS, "holdout_days": 2, "min_rows": 200},
         "evaluation": {"floor": 0.02},
         "mlflow": {"conn_id": "mlflow_default", "experiment": EXPERIMENT},
+        # every blessed challenger waits for a reviewer on Required Actions (the test approves it in the UI)
+        "promotion": {"approval": "always"},
     }
 
 
@@ -177,7 +179,9 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
                 ROOT,
                 home,
                 executor="LocalExecutor",
-                db_uri=f"sqlite:///{home / 'airflow.db'}",
+                # pysqlite's busy timeout (5 s by default) is too short on a loaded 2-core machine: the
+                # scheduler died of "database is locked" while the fixture failed the catch-up run
+                db_uri=f"sqlite:///{home / 'airflow.db'}?timeout=60",
                 api_port=api_port,
                 log_port=log_port,
             ),
@@ -250,8 +254,11 @@ def stack() -> Iterator[UiStack]:
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} not found: `make browser-deps` installs Debian's chromium (as root)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s own default is 5 s (the context's timeout below is for actions): too short for the UI's
+    # first render on a loaded 2-core machine
+    expect.set_options(timeout=30_000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):  # screenshots of an earlier session would mislead
         old.unlink()
