@@ -143,7 +143,7 @@ class Answer:
     @property
     def summary(self) -> str:
         if self.timed_out:
-            return f"rejected: no answer before the approval timeout ({self.at})"
+            return "rejected: no answer before the approval timeout"
         verb = "approved" if self.approved else "rejected"
         return f"{verb} by {self.by}" + (f": {self.comment}" if self.comment else "")
 
