@@ -164,6 +164,7 @@ def test_operator_triggers_training_from_the_ui_and_follows_the_mlflow_link(page
         _shot(page, "07-approve-timeout")
         pytest.fail(f"{APPROVE_TASK} still awaiting input after Approve\n" + stack.diagnostics(DAG_ID))
     page.reload()  # the answered request, as a reviewer coming back sees it: read-only, with the comment
+    expect(page.get_by_text(re.compile(r"^Response received at .+ from admin$"))).to_be_visible()
     expect(page.locator("input[name=element_comment]")).to_be_disabled()
     expect(page.locator("input[name=element_comment]")).to_have_value(comment)
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
