@@ -35,7 +35,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from include.mlops.config import DriftConfig, PipelineConfig
+from include.mlops.config import DriftConfig, PipelineConfig, direction_of
 from include.mlops.exceptions import InsufficientData
 from include.mlops.lake import Lake
 
@@ -213,6 +213,15 @@ class TriggerDecision:
     reason: str
 
 
+def min_drifted_training_days(cfg: DriftConfig, label_delay_days: int) -> int:
+    """``drift.min_drifted_training_days``: a retrain waits until its training days hold this many changed days.
+    None (the default): 1 with late labels (``dataset.label_delay_days`` > 0), else 0 (off)."""
+    value = getattr(cfg, "min_drifted_training_days", None)  # getattr: until DriftConfig has the field
+    if value is None:
+        return 1 if label_delay_days > 0 else 0
+    return int(value)
+
+
 def decide_trigger(
     *,
     today: dt.date,
@@ -220,11 +229,22 @@ def decide_trigger(
     history: dict[str, dict[str, Any]],
     cfg: DriftConfig,
     training_active: bool,
+    training_days: list[str] | None = None,
+    degraded_days: frozenset[str] | set[str] = frozenset(),
+    label_delay_days: int = 0,
 ) -> TriggerDecision:
     """Should today's drift check trigger retraining?
 
     ``history`` maps ISO day -> earlier daily summary (``drifted``, ``triggered``), read from the
     lake; today's own earlier summary (a re-run) is ignored.
+
+    ``training_days``: the days the retrain would train on (its window before the holdout, labels
+    matured). With ``drift.min_drifted_training_days`` = N > 0 (None: 1 when ``label_delay_days`` > 0,
+    else 0) the trigger waits until at least N of
+    them are *changed days*: days the monitor flagged as drifted (``history``), or labelled days whose
+    realized metric is degraded today (``degraded_days``). Feature drift is seen on the day the data
+    changes, its labels only ``dataset.label_delay_days`` later: a retrain before then learns the old
+    regime again and loses to the champion on the holdout. Waiting costs no cooldown (nothing fired).
     """
     if not drifted_today:
         return TriggerDecision(False, "no drift today")
@@ -234,6 +254,21 @@ def decide_trigger(
         return TriggerDecision(
             False, f"drift on {drifted_days} of the last {cfg.lookback_days} days; needs {cfg.min_drifted_days}"
         )
+    needed = min_drifted_training_days(cfg, label_delay_days)
+    if needed and training_days is not None:
+        changed = [
+            d
+            for d in training_days
+            if d in degraded_days or (d != today.isoformat() and history.get(d, {}).get("drifted", False))
+        ]
+        if len(changed) < needed:
+            span = f"{training_days[0]}..{training_days[-1]}" if training_days else "none"
+            return TriggerDecision(
+                False,
+                f"waiting for labels: the retrain would train on {span}, which holds {len(changed)} drifted or "
+                f"degraded day(s) ({', '.join(changed) or 'none'}); needs {needed} "
+                "(drift.min_drifted_training_days)",
+            )
     recent = sorted(
         day
         for day, summary in history.items()
@@ -523,6 +558,36 @@ class MonitorResult:
         )
 
 
+def retrain_training_days(cfg: PipelineConfig, window_end: dt.date) -> list[str] | None:
+    """The days a retrain triggered for ``window_end`` would train on (``resolve_window`` with the retrain's
+    window and holdout: matured labels, before the holdout); None when the window is invalid (the retrain
+    itself reports that)."""
+    from include.mlops.exceptions import WindowInvalid
+    from include.mlops.window import resolve_window
+
+    try:
+        window = resolve_window(window_end, cfg.drift.retrain_window_days, cfg.drift.retrain_holdout_days, cfg)
+    except WindowInvalid:
+        return None
+    return days_between(window.start, window.holdout_start)
+
+
+def degraded_days(performance: dict[str, Any] | None) -> frozenset[str]:
+    """Labelled days whose realized metric is worse than at evaluation by more than the tolerance (when the
+    pooled verdict is degraded): the days whose labels already show the change."""
+    if not performance or not performance.get("degraded"):
+        return frozenset()
+    at, tolerance = performance.get("at_evaluation"), performance.get("tolerance") or 0.0
+    if at is None:
+        return frozenset()
+    sign = 1 if direction_of(performance["metric"]) == "maximize" else -1
+    return frozenset(
+        d
+        for d, v in (performance.get("per_day") or {}).items()
+        if v is not None and math.isfinite(v) and sign * (at - v) > tolerance
+    )
+
+
 def history_from_lake(lake: Lake, dataset: str, today: dt.date, days: int) -> dict[str, dict[str, Any]]:
     out = {}
     for i in range(1, days + 1):
@@ -666,12 +731,20 @@ def monitor(
             f"vs {p['at_evaluation']:.4f} at evaluation"
         )
     result.drifted = bool(signals)
+    training_days = retrain_training_days(cfg, window_end)
+    history_days = max(dcfg.cooldown_days, dcfg.lookback_days)
+    delay = cfg.dataset.label_delay_days
+    if training_days and min_drifted_training_days(dcfg, delay):
+        history_days = max(history_days, (ds - dt.date.fromisoformat(training_days[0])).days)
     decision = decide_trigger(
         today=ds,
         drifted_today=result.drifted,
-        history=history_from_lake(lake, cfg.dataset.name, ds, max(dcfg.cooldown_days, dcfg.lookback_days)),
+        history=history_from_lake(lake, cfg.dataset.name, ds, history_days),
         cfg=dcfg,
         training_active=training_active,
+        training_days=training_days,
+        degraded_days=degraded_days(result.performance),
+        label_delay_days=delay,
     )
     result.triggered = decision.trigger
     result.reason = ("; ".join(signals) + " -> " if signals else "") + decision.reason
