@@ -60,7 +60,7 @@ def test_the_body_shows_the_decision_side_by_side_with_window_trigger_and_links(
     check = {
         "window": {"start": "2026-09-14", "holdout_start": "2026-10-05", "end": "2026-10-12"},
         "partitions": {"2026-09-14": "a", "2026-09-15": "b"},
-        "content_hash": "0123456789abcdef0123",
+        "content_hash": "hash_of_the_window_partitions",
     }
     trigger = {
         "run_key": "train_and_promote/drift__2026-10-12",
@@ -72,7 +72,7 @@ def test_the_body_shows_the_decision_side_by_side_with_window_trigger_and_links(
     assert "| average_precision | 0.6100 | 0.5500 | primary |" in text
     assert "| roc_auc | 0.9300 | 0.9350 | max regression 0.0100: holds |" in text
     assert "| f1 | NaN | 0.4000 |" in text
-    assert "2026-09-14 .. 2026-10-12" in text and "2 curated partitions" in text and "`0123456789abcdef`" in text
+    assert "2026-09-14 .. 2026-10-12" in text and "2 curated partitions" in text and "`hash_of_the_wind`" in text
     assert "drift \\| share 0.4 second line" in text  # verbatim, but the table-breaking characters escaped
     assert "8 of 19 columns drifted" in text and "[MLflow run](http://mlflow/#/runs/abc)" in text
     assert "No answer within 24h rejects" in text and "21000 rows" in text
