@@ -59,10 +59,11 @@ CONFIG = {
         "window_days": 3,
         "cooldown_days": 3,
         "exclude_columns": ["day_of_week"],
-        # a drift-triggered retrain: the 10 newest matured days, the newest one held out (so it trains on every
-        # post-shift labelled day but one); it fires once those training days hold a drifted day
-        # (drift.min_drifted_training_days, default 1): on the shift day no post-shift label exists yet
-        "retrain_window_days": 10,
+        # a drift-triggered retrain: the 5 newest matured days, the newest one held out (so it trains on every
+        # post-shift labelled day but one, with few pre-shift days beside them); it fires once those training days
+        # hold a drifted day (drift.min_drifted_training_days; unset with late labels: 1): on the shift day no
+        # post-shift label exists yet. The daily policy retrains on the same 5 days (without a holdout)
+        "retrain_window_days": 5,
         "retrain_holdout_days": 1,
     },
 }
