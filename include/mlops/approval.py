@@ -188,12 +188,12 @@ def record(
             "promotion.approval_comment": answer.comment[:4000],
             "promotion.status": "rejected by a human" if not answer.timed_out else "rejected (approval timed out)",
         }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    key = evaluation.get("report_key")
-    if lake is not None and key and lake.storage.exists(key):
-        document = lake.read_json(key)
-        lake.write_json(key, {**document, "approval": answer.as_dict()})
+    for tag, value in tags.items():
+        client.set_model_version_tag(name, version, tag, value)
+    report_key = evaluation.get("report_key")
+    if lake is not None and report_key and lake.storage.exists(report_key):
+        document = lake.read_json(report_key)
+        lake.write_json(report_key, {**document, "approval": answer.as_dict()})
     run_id = client.get_model_version(name, version).run_id
     if run_id:
         client.log_dict(run_id, answer.as_dict(), f"evaluation/approval_v{version}.json")

@@ -129,10 +129,10 @@ class ApprovePromotionOperator(MlopsOperator):
             timeout=_human(timeout),
         )
         subject = f"Promote {name} version {version} to champion? ({why.split(': ', 1)[-1]})"[:250]
-        approvers = [{"id": user, "name": user} for user in cfg.promotion.approvers]
-        self.response_timeout = timeout
-        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+        from airflow.sdk.execution_time.hitl import HITLUser, upsert_hitl_detail
 
+        approvers = [HITLUser(id=user, name=user) for user in cfg.promotion.approvers]
+        self.response_timeout = timeout
         upsert_hitl_detail(
             ti_id=context["task_instance"].id,
             options=[APPROVE, REJECT],
