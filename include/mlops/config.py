@@ -225,6 +225,9 @@ class DriftConfig:
     lookback_days: Annotated[StrictInt, Field(ge=1)] = 1  # ... of the last M days (today included) drifted
     retrain_window_days: Annotated[StrictInt, Field(ge=2)] | None = None  # None: training.window_days
     retrain_holdout_days: Annotated[StrictInt, Field(ge=1)] | None = None  # None: training.holdout_days
+    # a drift-triggered retrain waits until its training days (labels in, before its holdout) hold N drifted or
+    # degraded days; None: 1 when dataset.label_delay_days > 0 (no retrain on pre-shift labels), else 0
+    min_drifted_training_days: Annotated[StrictInt, Field(ge=0)] | None = None
 
     @_model_validator(mode="after")
     def _n_of_m(self) -> DriftConfig:

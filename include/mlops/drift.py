@@ -216,7 +216,7 @@ class TriggerDecision:
 def min_drifted_training_days(cfg: DriftConfig, label_delay_days: int) -> int:
     """``drift.min_drifted_training_days``: a retrain waits until its training days hold this many changed days.
     None (the default): 1 with late labels (``dataset.label_delay_days`` > 0), else 0 (off)."""
-    value = getattr(cfg, "min_drifted_training_days", None)  # getattr: until DriftConfig has the field
+    value = cfg.min_drifted_training_days
     if value is None:
         return 1 if label_delay_days > 0 else 0
     return int(value)
