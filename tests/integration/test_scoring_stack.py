@@ -74,7 +74,7 @@ def _predictions(stack: Stack, day: dt.date) -> dict[str, Any] | None:
 def _mlflow(stack: Stack) -> Any:
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=stack.mlflow_url)
+    return MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)  # not the global registry URI
 
 
 def _champion(stack: Stack) -> str | None:
