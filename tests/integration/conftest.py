@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,6 +294,20 @@ class Stack:
         failed = [run_id for run_id, run in runs.items() if run["state"] != "success"]
         if failed:
             pytest.fail(f"{dag_id} runs failed: {failed}\n" + self.diagnostics(dag_id, failed[0]))
+
+    def paused(self, dag_ids: Iterable[str]) -> dict[str, bool]:
+        """Whether each DAG is paused now (for ``restore_paused`` at the end of a module)."""
+        return {d: self.api("GET", f"/api/v2/dags/{d}").json()["is_paused"] for d in dag_ids}
+
+    def restore_paused(self, paused: dict[str, bool]) -> None:
+        """Leave each DAG paused or unpaused as ``paused`` (from ``paused()``) found it."""
+        for dag_id, was in paused.items():
+            now = self.api("GET", f"/api/v2/dags/{dag_id}").json()["is_paused"]
+            if was and not now:
+                r = self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+                assert r.status_code == 200, (dag_id, r.status_code, r.text)
+            elif not was and now:
+                self.unpause(dag_id)
 
     def unpause(self, dag_id: str) -> None:
         """Unpause ``dag_id``. The DAGs' start dates are in the past (catchup=False), so unpausing makes

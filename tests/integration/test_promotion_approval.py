@@ -170,7 +170,7 @@ def approval(stack: Stack) -> Iterator[PipelineConfigFile]:
     The finalizer restores the config, makes ``O`` champion again if it is not, and the DAGs' pause state."""
     config = PipelineConfigFile(Path(stack.env["MLOPS_CONFIG"]))
     dags = (INGEST, TRAIN)
-    paused = {d: stack.api("GET", f"/api/v2/dags/{d}").json()["is_paused"] for d in dags}
+    paused = stack.paused(dags)
     original: str | None = None
     try:
         stack.unpause(INGEST)
@@ -194,13 +194,7 @@ def approval(stack: Stack) -> Iterator[PipelineConfigFile]:
         config.restore()
         if original is not None and _champion(stack) != original:
             _set_champion(stack, original)
-        for dag_id in dags:
-            now = stack.api("GET", f"/api/v2/dags/{dag_id}").json()["is_paused"]
-            if paused[dag_id] and not now:
-                r = stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
-                assert r.status_code == 200, (dag_id, r.status_code, r.text)
-            elif not paused[dag_id] and now:
-                stack.unpause(dag_id)
+        stack.restore_paused(paused)
 
 
 # -- tests ---------------------------------------------------------------------------------------------------------

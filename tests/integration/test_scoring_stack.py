@@ -120,7 +120,7 @@ def champion(stack: Stack) -> Iterator[str]:
     """The champion's version (made first when there is none); score_batch unpaused for the module. The
     finalizer leaves score_batch, ingest_and_validate and train_and_promote paused or unpaused as they were."""
     dags = (SCORE, INGEST, TRAIN)
-    paused = {d: stack.api("GET", f"/api/v2/dags/{d}").json()["is_paused"] for d in dags}
+    paused = stack.paused(dags)
     try:
         stack.unpause(INGEST)
         if _champion(stack) is None:
@@ -131,13 +131,7 @@ def champion(stack: Stack) -> Iterator[str]:
         stack.unpause(SCORE)
         yield version
     finally:
-        for dag_id in dags:
-            now = stack.api("GET", f"/api/v2/dags/{dag_id}").json()["is_paused"]
-            if paused[dag_id] and not now:
-                r = stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
-                assert r.status_code == 200, (dag_id, r.status_code, r.text)
-            elif not paused[dag_id] and now:
-                stack.unpause(dag_id)
+        stack.restore_paused(paused)
 
 
 def _asset_run_for(stack: Stack, ingest_run_id: str, day: dt.date, before: set[str]) -> dict[str, Any] | None:
