@@ -146,11 +146,28 @@ class LakeConfig:
     aws_conn_id: str = "aws_default"
 
 
+MAX_CANDIDATES = 20
+
+
+@dataclass(frozen=True, config=SECTION)
+class Candidate:
+    """One estimator train_and_promote trains beside the others (``model.candidates``); ``grid`` lists values per
+    param, and every combination (merged over ``params``) is a candidate of its own."""
+
+    estimator: Estimator
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=60)] | None = None  # None: estimator
+    params: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, Annotated[tuple[Any, ...], Field(min_length=1)]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, config=SECTION)
 class ModelConfig:
     name: str = ""  # empty: <dataset.name>_<dataset.task>
     estimator: Estimator = "hist_gradient_boosting"
     params: dict[str, Any] = field(default_factory=dict)
+    # empty: one candidate, `estimator` with `params` (no validation split). Several: trained in parallel, the best
+    # on the validation days (training.validation_days) is registered as the challenger
+    candidates: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -159,6 +176,8 @@ class TrainingConfig:
     holdout_days: Annotated[StrictInt, Field(ge=1)] = 7
     min_rows: Annotated[StrictInt, Field(ge=1)] = 500
     random_state: StrictInt = 7
+    # several model.candidates: the newest N training days (before the holdout) score them; never the holdout
+    validation_days: Annotated[StrictInt, Field(ge=1, le=365)] = 3
 
     @_model_validator(mode="after")
     def _holdout_inside(self) -> TrainingConfig:
@@ -184,6 +203,12 @@ class EvaluationConfig:
     shadow_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
     # a shadow still short of shadow_days labelled days this many days after its first shadow day is retired
     shadow_max_wait_days: Annotated[StrictInt, Field(ge=1, le=730)] = 30
+    # categorical columns whose values are judged one by one on the holdout: a segment whose primary metric
+    # regresses against the champion by more than max_segment_regression blocks the promotion
+    segments: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    segment_min_rows: Annotated[StrictInt, Field(ge=1)] = 200  # smaller segments are reported, not judged
+    segment_min_positives: Annotated[StrictInt, Field(ge=1)] = 10  # classification: positives a judged segment needs
+    max_segment_regression: Annotated[Number, Field(ge=0)] = 0.05  # in the primary metric's units
 
     @property
     def direction(self) -> str:
@@ -306,8 +331,14 @@ class PromotionConfig:
         return dt.timedelta(seconds=self.approval_timeout)
 
 
+PIPELINE_NAME = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"  # no "__": DAG ids are <name>__<dag>
+
+
 @dataclass(frozen=True, config=SECTION)
 class PipelineConfig:
+    # the pipeline's name in a folder of pipelines (MLOPS_PIPELINES): its DAG ids are <name>__<dag>; None: the
+    # file name. Ignored for the main config (MLOPS_CONFIG), whose DAGs keep their plain ids
+    name: Annotated[str, Field(pattern=PIPELINE_NAME, max_length=40)] | None = None
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     lake: LakeConfig = field(default_factory=LakeConfig)
@@ -344,6 +375,16 @@ class PipelineConfig:
                 f"`model.estimator` {self.model.estimator!r} does not fit task {task!r}; "
                 f"use one of {', '.join(ESTIMATORS[task])}"
             )
+        for i, cand in enumerate(self.model.candidates):
+            if cand.estimator not in ESTIMATORS[task]:
+                raise ValueError(
+                    f"`model.candidates[{i}].estimator` {cand.estimator!r} does not fit task {task!r}; "
+                    f"use one of {', '.join(ESTIMATORS[task])}"
+                )
+        if self.model.candidates:
+            from include.mlops.candidates import expand_candidates
+
+            expand_candidates(self.model)  # raises ValueError on duplicate names or too many combinations
         allowed = METRICS[task]
         for metric in (self.evaluation.primary_metric, *(g.metric for g in self.evaluation.guardrails)):
             if metric not in allowed:

@@ -76,8 +76,10 @@ def _config_keys() -> set[str]:
 
     from include.mlops.config import PipelineConfig
 
-    sections = {f.name: f.default_factory() for f in fields(PipelineConfig) if f.name != "source_path"}
-    return {f"{name}.{f.name}" for name, section in sections.items() for f in fields(section)}
+    top = [f for f in fields(PipelineConfig) if f.name != "source_path"]
+    sections = {f.name: f.default_factory() for f in top if callable(f.default_factory)}
+    scalars = {f.name for f in top if f.name not in sections}  # top-level keys such as `name`
+    return scalars | {f"{name}.{f.name}" for name, section in sections.items() for f in fields(section)}
 
 
 def test_the_readme_config_reference_lists_exactly_the_keys_of_the_models():
@@ -88,7 +90,7 @@ def test_the_readme_config_reference_lists_exactly_the_keys_of_the_models():
     readme = (DEFAULT_CONFIG_PATH.parents[2] / "README.md").read_text()
     table = readme[readme.index("## Configuration") : readme.index("## Bring your own data")]
     rows = [line for line in table.splitlines() if line.startswith("| `")]
-    documented = {k for row in rows for k in re.findall(r"`([a-z_]+\.[a-z_]+)`", row.split("|")[1])}
+    documented = {k for row in rows for k in re.findall(r"`([a-z_]+(?:\.[a-z_]+)?)`", row.split("|")[1])}
     assert documented == _config_keys(), {
         "in the models, not in the README": sorted(_config_keys() - documented),
         "in the README, not in the models": sorted(documented - _config_keys()),
@@ -99,7 +101,11 @@ def test_the_shipped_config_shows_every_key():
     import yaml
 
     raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    shipped = {f"{section}.{key}" for section, values in raw.items() for key in values}
+    shipped = {
+        f"{section}.{key}" if isinstance(values, dict) else section
+        for section, values in raw.items()
+        for key in (values if isinstance(values, dict) else [None])
+    }
     assert shipped == _config_keys(), sorted(shipped ^ _config_keys())
 
 
