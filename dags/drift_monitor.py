@@ -38,6 +38,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
+from include.mlops.pipelines import Pipeline, pipelines
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import DRIFT_DAG_ID, TRAINING_DAG_ID
 from mlops_airflow.operators.drift import DriftCheckOperator
@@ -45,39 +46,45 @@ from mlops_airflow.operators.trigger import TriggerRetrainingOperator
 from mlops_airflow.params import RunParam, date_param
 
 
-@dag(
-    dag_id=DRIFT_DAG_ID,
-    schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=2),
-    render_template_as_native_obj=True,
-    default_args=task_defaults(
-        retries=2,
-        retry_delay=dt.timedelta(minutes=1),
-        max_retry_delay=dt.timedelta(minutes=15),
-        execution_timeout=dt.timedelta(minutes=30),
-    ),
-    params={
-        "window_end": date_param(
-            "Exclusive end day (YYYY-MM-DD, 2000-01-01..2100-12-31) of the window to check. "
-            "Empty: the run's data interval end."
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(DRIFT_DAG_ID),
+        schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=2),
+        render_template_as_native_obj=True,
+        default_args=task_defaults(
+            retries=2,
+            retry_delay=dt.timedelta(minutes=1),
+            max_retry_delay=dt.timedelta(minutes=15),
+            execution_timeout=dt.timedelta(minutes=30),
         ),
-    },
-    tags=["mlops", "monitoring", "evidently"],
-    doc_md=__doc__,
-)
-def drift_monitor():
-    check_drift = DriftCheckOperator(task_id="check_drift", window_end=RunParam("window_end"))
-    trigger_retraining = TriggerRetrainingOperator(
-        task_id="trigger_retraining",
-        trigger_dag_id=TRAINING_DAG_ID,
-        check=check_drift.output,
-        skip_when_already_exists=True,
-        execution_timeout=dt.timedelta(minutes=5),
+        params={
+            "window_end": date_param(
+                "Exclusive end day (YYYY-MM-DD, 2000-01-01..2100-12-31) of the window to check. "
+                "Empty: the run's data interval end."
+            ),
+        },
+        tags=["mlops", "monitoring", "evidently", *p.tags],
+        doc_md=p.doc(__doc__),
     )
-    check_drift >> trigger_retraining
+    def drift_monitor():
+        check_drift = DriftCheckOperator(task_id="check_drift", window_end=RunParam("window_end"))
+        trigger_retraining = TriggerRetrainingOperator(
+            task_id="trigger_retraining",
+            trigger_dag_id=p.dag_id(TRAINING_DAG_ID),
+            check=check_drift.output,
+            skip_when_already_exists=True,
+            execution_timeout=dt.timedelta(minutes=5),
+        )
+        check_drift >> trigger_retraining
+
+    drift_monitor()
 
 
-drift_monitor()
+for _pipeline in pipelines():
+    build(_pipeline)

@@ -43,7 +43,8 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from mlops_airflow.assets import CURATED_BATCH
+from include.mlops.pipelines import Pipeline, pipelines
+from mlops_airflow.assets import curated_batch
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import INGEST_DAG_ID
 from mlops_airflow.operators.ingest import (
@@ -58,43 +59,49 @@ from mlops_airflow.params import RunParam, date_param
 DS = RunParam("ds")
 
 
-@dag(
-    dag_id=INGEST_DAG_ID,
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=4,
-    dagrun_timeout=dt.timedelta(hours=2),
-    default_args=task_defaults(
-        retries=2,
-        retry_delay=dt.timedelta(minutes=1),
-        max_retry_delay=dt.timedelta(minutes=15),
-        execution_timeout=dt.timedelta(minutes=20),
-    ),
-    params={
-        "ds": date_param(
-            "Process this day (YYYY-MM-DD, 2000-01-01..2100-12-31) instead of the run's data interval. "
-            "Empty: the run's data interval."
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(INGEST_DAG_ID),
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=4,
+        dagrun_timeout=dt.timedelta(hours=2),
+        default_args=task_defaults(
+            retries=2,
+            retry_delay=dt.timedelta(minutes=1),
+            max_retry_delay=dt.timedelta(minutes=15),
+            execution_timeout=dt.timedelta(minutes=20),
         ),
-        "requarantine_curated": Param(
-            False,
-            type="boolean",
-            description=(
-                "A day already published that now fails validation is left in curated/ and the task fails, "
-                "unless this is true: then it moves to quarantine (nothing is deleted)."
+        params={
+            "ds": date_param(
+                "Process this day (YYYY-MM-DD, 2000-01-01..2100-12-31) instead of the run's data interval. "
+                "Empty: the run's data interval."
             ),
-        ),
-    },
-    tags=["mlops", "ingestion", "great-expectations"],
-    doc_md=__doc__,
-)
-def ingest_and_validate():
-    land = LandBatchOperator(task_id="land_batch", ds=DS)
-    validate = GxValidateBatchOperator(task_id="validate_batch", ds=DS, execution_timeout=dt.timedelta(minutes=30))
-    publish = PublishBatchOperator(task_id="publish_batch", ds=DS, outlets=[CURATED_BATCH])
-    land >> validate >> publish
-    # in parallel: the labels of day D - dataset.label_delay_days (skipped with no delay)
-    LandLabelsOperator(task_id="land_labels", ds=DS, execution_timeout=dt.timedelta(minutes=30))
+            "requarantine_curated": Param(
+                False,
+                type="boolean",
+                description=(
+                    "A day already published that now fails validation is left in curated/ and the task fails, "
+                    "unless this is true: then it moves to quarantine (nothing is deleted)."
+                ),
+            ),
+        },
+        tags=["mlops", "ingestion", "great-expectations", *p.tags],
+        doc_md=p.doc(__doc__),
+    )
+    def ingest_and_validate():
+        land = LandBatchOperator(task_id="land_batch", ds=DS)
+        validate = GxValidateBatchOperator(task_id="validate_batch", ds=DS, execution_timeout=dt.timedelta(minutes=30))
+        publish = PublishBatchOperator(task_id="publish_batch", ds=DS, outlets=[curated_batch(p)])
+        land >> validate >> publish
+        # in parallel: the labels of day D - dataset.label_delay_days (skipped with no delay)
+        LandLabelsOperator(task_id="land_labels", ds=DS, execution_timeout=dt.timedelta(minutes=30))
+
+    ingest_and_validate()
 
 
-ingest_and_validate()
+for _pipeline in pipelines():
+    build(_pipeline)

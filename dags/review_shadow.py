@@ -32,30 +32,37 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
-from mlops_airflow.assets import CHAMPION_MOVES, PREDICTIONS
+from include.mlops.pipelines import Pipeline, pipelines
+from mlops_airflow.assets import champion_moves, predictions
 from mlops_airflow.defaults import task_defaults
-from mlops_airflow.names import PROMOTION_POOL, SHADOW_DAG_ID
+from mlops_airflow.names import SHADOW_DAG_ID
 from mlops_airflow.operators.shadow import ReviewShadowOperator
 
 
-@dag(
-    dag_id=SHADOW_DAG_ID,
-    schedule=[PREDICTIONS],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=1),
-    default_args=task_defaults(
-        retries=2,
-        retry_delay=dt.timedelta(minutes=1),
-        max_retry_delay=dt.timedelta(minutes=10),
-        execution_timeout=dt.timedelta(minutes=20),
-    ),
-    tags=["mlops", "registry", "shadow"],
-    doc_md=__doc__,
-)
-def review_shadow():
-    ReviewShadowOperator(task_id="review", pool=PROMOTION_POOL, outlets=[CHAMPION_MOVES])
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(SHADOW_DAG_ID),
+        schedule=[predictions(p)],
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=1),
+        default_args=task_defaults(
+            retries=2,
+            retry_delay=dt.timedelta(minutes=1),
+            max_retry_delay=dt.timedelta(minutes=10),
+            execution_timeout=dt.timedelta(minutes=20),
+        ),
+        tags=["mlops", "registry", "shadow", *p.tags],
+        doc_md=p.doc(__doc__),
+    )
+    def review_shadow():
+        ReviewShadowOperator(task_id="review", pool=p.pool, outlets=[champion_moves(p)])
+
+    review_shadow()
 
 
-review_shadow()
+for _pipeline in pipelines():
+    build(_pipeline)

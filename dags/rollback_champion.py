@@ -30,49 +30,61 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
+from include.mlops.pipelines import Pipeline, pipelines
 from mlops_airflow.defaults import task_defaults
-from mlops_airflow.names import PROMOTION_POOL, ROLLBACK_DAG_ID
+from mlops_airflow.names import ROLLBACK_DAG_ID
 from mlops_airflow.operators.training import CheckRollbackTargetOperator, RollbackChampionOperator
 from mlops_airflow.params import RunParam, text_param, version_param
 
 
-@dag(
-    dag_id=ROLLBACK_DAG_ID,
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(minutes=30),
-    render_template_as_native_obj=True,
-    default_args=task_defaults(
-        retries=2,
-        retry_delay=dt.timedelta(seconds=30),
-        max_retry_delay=dt.timedelta(minutes=5),
-        execution_timeout=dt.timedelta(minutes=5),
-    ),
-    params={
-        "target_version": version_param("Registered model version to restore (digits). Empty: the previous champion."),
-        "reason": text_param(
-            "", min_length=3, max_length=500, description="Why the champion is rolled back; recorded on the version."
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(ROLLBACK_DAG_ID),
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(minutes=30),
+        render_template_as_native_obj=True,
+        default_args=task_defaults(
+            retries=2,
+            retry_delay=dt.timedelta(seconds=30),
+            max_retry_delay=dt.timedelta(minutes=5),
+            execution_timeout=dt.timedelta(minutes=5),
         ),
-    },
-    tags=["mlops", "registry", "rollback"],
-    doc_md=__doc__,
-)
-def rollback_champion():
-    check = CheckRollbackTargetOperator(
-        task_id="check_rollback_target",
-        target_version=RunParam("target_version"),
-        retries=1,  # only MLflow being unreachable is retried; a bad target fails at once
-        execution_timeout=dt.timedelta(minutes=2),
+        params={
+            "target_version": version_param(
+                "Registered model version to restore (digits). Empty: the previous champion."
+            ),
+            "reason": text_param(
+                "",
+                min_length=3,
+                max_length=500,
+                description="Why the champion is rolled back; recorded on the version.",
+            ),
+        },
+        tags=["mlops", "registry", "rollback", *p.tags],
+        doc_md=p.doc(__doc__),
     )
-    rollback = RollbackChampionOperator(
-        task_id="rollback",
-        target_version=RunParam("target_version"),
-        reason=RunParam("reason"),
-        pool=PROMOTION_POOL,
-    )
-    check >> rollback
+    def rollback_champion():
+        check = CheckRollbackTargetOperator(
+            task_id="check_rollback_target",
+            target_version=RunParam("target_version"),
+            retries=1,  # only MLflow being unreachable is retried; a bad target fails at once
+            execution_timeout=dt.timedelta(minutes=2),
+        )
+        rollback = RollbackChampionOperator(
+            task_id="rollback",
+            target_version=RunParam("target_version"),
+            reason=RunParam("reason"),
+            pool=p.pool,
+        )
+        check >> rollback
+
+    rollback_champion()
 
 
-rollback_champion()
+for _pipeline in pipelines():
+    build(_pipeline)

@@ -33,43 +33,50 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
-from mlops_airflow.assets import CURATED_BATCH, PREDICTIONS
+from include.mlops.pipelines import Pipeline, pipelines
+from mlops_airflow.assets import curated_batch, predictions
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import SCORE_DAG_ID
 from mlops_airflow.operators.scoring import ScoreBatchOperator
 from mlops_airflow.params import RunParam, date_param, version_param
 
 
-@dag(
-    dag_id=SCORE_DAG_ID,
-    schedule=[CURATED_BATCH],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=2,
-    dagrun_timeout=dt.timedelta(hours=2),
-    render_template_as_native_obj=True,
-    default_args=task_defaults(
-        retries=2,
-        retry_delay=dt.timedelta(minutes=1),
-        max_retry_delay=dt.timedelta(minutes=15),
-        execution_timeout=dt.timedelta(minutes=60),
-    ),
-    params={
-        "start": date_param("First day to score (YYYY-MM-DD, inclusive). Empty: the published day(s)."),
-        "end": date_param("Last day to score (YYYY-MM-DD, inclusive, at most 366 days after start)."),
-        "model_version": version_param("Score with this registered version (digits). Empty: the champion."),
-    },
-    tags=["mlops", "scoring", "mlflow"],
-    doc_md=__doc__,
-)
-def score_batch():
-    ScoreBatchOperator(
-        task_id="score",
-        start=RunParam("start"),
-        end=RunParam("end"),
-        model_version=RunParam("model_version"),
-        outlets=[PREDICTIONS],
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(SCORE_DAG_ID),
+        schedule=[curated_batch(p)],
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=2,
+        dagrun_timeout=dt.timedelta(hours=2),
+        render_template_as_native_obj=True,
+        default_args=task_defaults(
+            retries=2,
+            retry_delay=dt.timedelta(minutes=1),
+            max_retry_delay=dt.timedelta(minutes=15),
+            execution_timeout=dt.timedelta(minutes=60),
+        ),
+        params={
+            "start": date_param("First day to score (YYYY-MM-DD, inclusive). Empty: the published day(s)."),
+            "end": date_param("Last day to score (YYYY-MM-DD, inclusive, at most 366 days after start)."),
+            "model_version": version_param("Score with this registered version (digits). Empty: the champion."),
+        },
+        tags=["mlops", "scoring", "mlflow", *p.tags],
+        doc_md=p.doc(__doc__),
     )
+    def score_batch():
+        ScoreBatchOperator(
+            task_id="score",
+            start=RunParam("start"),
+            end=RunParam("end"),
+            model_version=RunParam("model_version"),
+            outlets=[predictions(p)],
+        )
+
+    score_batch()
 
 
-score_batch()
+for _pipeline in pipelines():
+    build(_pipeline)

@@ -20,7 +20,9 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from include.mlops.config import load_config
@@ -235,10 +237,33 @@ def _explain(expectation: dict[str, Any]) -> str:
     return text() if text else f"{kind} {json.dumps(k, default=str)}"
 
 
+def _load_chosen(config: str | None, pipeline: str | None) -> Any:
+    """``--pipeline NAME``: that pipeline of the ``MLOPS_PIPELINES`` folder; else ``--config`` or the main one."""
+    if pipeline is None:
+        return load_config(config)
+    from include.mlops.exceptions import ConfigError
+    from include.mlops.pipelines import PIPELINES_ENV, scan
+
+    for p in scan()[0]:
+        if p.name == pipeline:
+            return load_config(p.config_path, pipeline=p.name)
+    raise ConfigError(
+        f"no pipeline {pipeline!r} in {PIPELINES_ENV}={os.environ.get(PIPELINES_ENV, '')!r}; "
+        "point it at the folder of pipeline configs"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.mlops.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="config file (default: $MLOPS_CONFIG or include/config/mlops.yaml)")
+    parser.add_argument(
+        "--pipeline", help="a pipeline of the $MLOPS_PIPELINES folder by name (its config, its own lake)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    example = sub.add_parser("example-data", help="write the example pipeline's data (energy load, regression)")
+    example.add_argument("--out", default="data/examples/energy", help="folder (relative to the project root)")
+    example.add_argument("--days", type=int, default=35)
+    example.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: yesterday, UTC)")
     seed = sub.add_parser("seed", help="ingest simulator days into the lake")
     seed.add_argument("--days", type=int, default=35)
     seed.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: yesterday, UTC)")
@@ -259,8 +284,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from include.mlops.lake import Lake
 
+    if args.command == "example-data":
+        from include.mlops.config import PROJECT_ROOT
+        from include.mlops.examples import write_energy
+
+        end = args.end or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        out = Path(args.out) if Path(args.out).is_absolute() else PROJECT_ROOT / args.out
+        files = write_energy(out, end, args.days)
+        print(json.dumps({"folder": str(out), "days": len(files), "first": files[0].stem, "last": files[-1].stem}))
+        return 0
     try:
-        cfg = load_config(args.config)
+        cfg = _load_chosen(args.config, args.pipeline)
         lake = Lake.at(cfg.lake_root)
         if args.command == "suite":
             return _suite(cfg, lake, args.action)

@@ -498,11 +498,38 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
         raise ConfigError(_explain(exc, source_path)) from None
     model = cfg.model if cfg.model.name else replace(cfg.model, name=f"{cfg.dataset.name}_{cfg.dataset.task}")
     mlflow_cfg = cfg.mlflow if cfg.mlflow.experiment else replace(cfg.mlflow, experiment=model.name)
-    return replace(cfg, model=model, mlflow=mlflow_cfg)
+    # local sources relative to the project root, like lake.root: a task's working directory is not the project's
+    ds = cfg.dataset
+    dataset = replace(ds, uri=_from_project(ds.uri), labels_uri=_from_project(ds.labels_uri))
+    return replace(cfg, model=model, mlflow=mlflow_cfg, dataset=dataset)
 
 
-def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
-    """Load the config from ``path``, else ``$MLOPS_CONFIG``, else the project default."""
+def _from_project(uri: str | None) -> str | None:
+    if uri is None or "://" in uri or os.path.isabs(uri):
+        return uri
+    return str(PROJECT_ROOT / uri)
+
+
+PIPELINE_LAKE = "data/lake/pipelines"  # a folder pipeline's lake when its file sets no lake.root: <here>/<name>
+
+
+def _as_pipeline(raw: Any, name: str, where: Path) -> Any:
+    """A folder pipeline's document: its name filled in (a different ``name`` is refused) and, when it sets no
+    ``lake.root``, a lake of its own under ``PIPELINE_LAKE``."""
+    if not isinstance(raw, dict):
+        return raw
+    if raw.get("name") not in (None, name):
+        raise ConfigError(f"{where}: `name` is {raw['name']!r} but the pipeline is {name!r}; keep one name")
+    lake = raw.get("lake") if isinstance(raw.get("lake"), dict) else {}
+    out = {**raw, "name": name}
+    if raw.get("lake") is None or (isinstance(raw.get("lake"), dict) and lake.get("root") is None):
+        out["lake"] = {**lake, "root": f"{PIPELINE_LAKE}/{name}"}
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, *, pipeline: str | None = None) -> PipelineConfig:
+    """Load the config from ``path``, else ``$MLOPS_CONFIG``, else the project default. ``pipeline``: the
+    name of a pipeline from the ``MLOPS_PIPELINES`` folder (``path`` is its file; see ``_as_pipeline``)."""
     import yaml
 
     chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
@@ -515,4 +542,6 @@ def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:
         raw = yaml.safe_load(chosen.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen} is not valid YAML: {exc}") from exc
+    if pipeline is not None:
+        raw = _as_pipeline(raw, pipeline, chosen)
     return parse_config(raw, str(chosen))

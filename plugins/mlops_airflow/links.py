@@ -74,8 +74,10 @@ def model_version_url(ui_url: str | None, model_name: str, version: Any) -> str:
     return f"{ui_url.rstrip('/')}/#/models/{quote(model_name, safe='')}/versions/{quote(str(version))}"
 
 
-def report_url(key: str | None, base_path: str = "") -> str:
-    """The plugin app's URL for a lake key (``reports/...`` or a quarantined batch's ``validation.json``)."""
+def report_url(key: str | None, base_path: str = "", pipeline: str | None = None) -> str:
+    """The plugin app's URL for a lake key (``reports/...`` or a quarantined batch's ``validation.json``);
+    ``pipeline``: a folder pipeline's name (its lake), None for the main pipeline."""
     if not key:
         return ""
-    return f"{base_path.rstrip('/')}{REPORTS_PREFIX}/{quote(key.lstrip('/'), safe='/=')}"
+    query = f"?pipeline={quote(pipeline, safe='')}" if pipeline else ""
+    return f"{base_path.rstrip('/')}{REPORTS_PREFIX}/{quote(key.lstrip('/'), safe='/=')}{query}"

@@ -95,26 +95,52 @@ def cache_seconds() -> float:
 
 
 def produce() -> bytes:
-    """Collect and render the samples for the configured dataset and model. A lake or registry that cannot
-    be opened is reported as down (``mlops_health_source_up``), never as a failed scrape."""
-    from include.mlops.config import load_config
-    from include.mlops.health import collect, render
+    """Collect and render the samples of every pipeline (``include.mlops.pipelines``: the main one and those of
+    ``MLOPS_PIPELINES``; their samples differ by the dataset and model labels). A lake or registry that cannot
+    be opened is reported as down (``mlops_health_source_up``: 0 when any pipeline's is down, the log names it),
+    never as a failed scrape."""
+    from include.mlops.health import Sample, render
+    from include.mlops.pipelines import pipelines
 
-    cfg = load_config()
+    samples: list[Any] = []
+    up: dict[tuple, float] = {}
+    duration = 0.0
+    for p in pipelines():
+        for s in _collect_pipeline(p):
+            if s.name == "mlops_health_source_up":
+                up[s.labels] = min(up.get(s.labels, 1), s.value)
+            elif s.name == "mlops_health_collect_duration_seconds":
+                duration += s.value
+            else:
+                samples.append(s)
+    samples += [Sample("mlops_health_source_up", value, labels) for labels, value in up.items()]
+    samples.append(Sample("mlops_health_collect_duration_seconds", duration))
+    return render(samples)
+
+
+def _collect_pipeline(p: Any) -> list[Any]:
+    from include.mlops.config import load_config
+    from include.mlops.health import Sample, collect
+
+    try:
+        cfg = load_config(p.config_path, pipeline=p.name)
+    except Exception:
+        log.exception("the config of pipeline %s could not be loaded for the metrics", p.name or "main")
+        return [Sample("mlops_health_source_up", 0, (("source", s),)) for s in ("lake", "registry")]
     lake = client = None
     try:
         from mlops_airflow.reports_app import open_lake
 
-        lake = open_lake()
+        lake = open_lake(p.name)
     except Exception:
-        log.exception("the lake could not be opened for the metrics")
+        log.exception("the lake of pipeline %s could not be opened for the metrics", p.name or "main")
     try:
         from mlops_airflow.hooks.mlflow_hook import MlflowHook
 
         client = MlflowHook(cfg.mlflow.conn_id).get_conn()
     except Exception:
         log.exception("the MLflow client could not be created for the metrics")
-    return render(collect(cfg, lake, client))
+    return collect(cfg, lake, client)
 
 
 def add_metrics_route(app: Any) -> None:

@@ -80,8 +80,11 @@ def send_all(context: Any, message: str, despite: str) -> None:
     ``despite`` (what still holds)."""
     try:
         from include.mlops.config import load_config
+        from include.mlops.pipelines import pipeline_of
 
-        notifiers = load_config().notifications.on_failure
+        pipeline = pipeline_of(context["dag"].dag_id) if context.get("dag") is not None else None
+        cfg = load_config(pipeline.config_path, pipeline=pipeline.name) if pipeline else load_config()
+        notifiers = cfg.notifications.on_failure
     except Exception as exc:  # a broken config must not hide what is being reported
         log.error("notifications not sent: the pipeline config could not be loaded (%s)", exc)
         return

@@ -29,6 +29,7 @@ log = logging.getLogger("mlops_airflow.reports_app")
 # 1024-byte key limit (with a lake prefix in front) and each local path component below NAME_MAX (255).
 # Keys that pass the grammar below are ASCII, so characters are bytes here.
 MAX_KEY_LENGTH = 256
+PIPELINE_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")  # ?pipeline=: include.mlops.pipelines names
 # The kinds written to the lake: ``validation`` (ingest), ``drift`` (drift monitor), ``promotion``
 # (promotion decisions). A new kind must be added here to be served.
 REPORT_KINDS = ("validation", "drift", "promotion", "scoring")
@@ -79,12 +80,23 @@ def is_not_a_file(exc: BaseException) -> bool:
     return str(code) in _NOT_A_FILE_S3_CODES
 
 
-def open_lake() -> Any:
-    """The configured lake (local or S3 through the configured AWS connection)."""
+def pipeline_config(name: str | None = None) -> Any:
+    """The config of pipeline ``name`` of the ``MLOPS_PIPELINES`` folder, None: the main one. ``LookupError``
+    for a name that is not there."""
     from include.mlops.config import load_config
+    from include.mlops.pipelines import pipelines
+
+    for p in pipelines():
+        if p.name == name:
+            return load_config(p.config_path, pipeline=p.name)
+    raise LookupError(f"no pipeline {name!r}")
+
+
+def open_lake(pipeline: str | None = None) -> Any:
+    """The lake of a pipeline (the main one by default): local or S3 through its AWS connection."""
     from mlops_airflow.hooks.lake_hook import LakeHook
 
-    cfg = load_config()
+    cfg = pipeline_config(pipeline)
     return LakeHook(cfg.lake_root, aws_conn_id=cfg.lake.aws_conn_id).get_conn()
 
 
@@ -113,10 +125,12 @@ def create_app() -> Any:
     app = FastAPI(title="MLOps reports", description=__doc__, redirect_slashes=False)
 
     @app.get(f"/reports/{{key:{LAKE_KEY_CONVERTOR}}}")
-    def report(key: str, user: GetUserDep) -> Response:
+    def report(key: str, user: GetUserDep, pipeline: str | None = None) -> Response:
         reason = malformed_key(key)
         if reason:
             raise HTTPException(400, f"malformed report key: {reason}")
+        if pipeline is not None and not PIPELINE_NAME.match(pipeline):
+            raise HTTPException(400, "malformed pipeline name: lowercase letters, digits and single underscores")
         if not REPORT_KEY.match(key):
             raise HTTPException(
                 404,
@@ -124,7 +138,9 @@ def create_app() -> Any:
                 "quarantine/<dataset>/ds=<date>/validation.json)",
             )
         try:
-            lake = open_lake()
+            lake = open_lake(pipeline)
+        except LookupError:
+            raise HTTPException(404, f"no pipeline {pipeline!r} in this deployment") from None
         except Exception:
             log.exception("the lake for report %s could not be opened", key)
             raise HTTPException(

@@ -302,7 +302,7 @@ class _FailingStorage:
 
 @pytest.mark.parametrize("exc", _not_found_errors(), ids=lambda e: type(e).__name__ + str(getattr(e, "errno", "")))
 def test_a_read_that_finds_no_file_is_a_404(monkeypatch, exc):
-    monkeypatch.setattr(reports_app, "open_lake", lambda: SimpleNamespace(storage=_FailingStorage(exc)))
+    monkeypatch.setattr(reports_app, "open_lake", lambda pipeline=None: SimpleNamespace(storage=_FailingStorage(exc)))
     status, body, _ = _get(_logged_in(create_app()), f"/reports/{VALIDATION}")
     assert status == 404 and json.loads(body)["detail"] == (
         f"no report at s3://bucket/{VALIDATION}: the task may not have written it yet"
@@ -313,7 +313,7 @@ def test_a_read_that_finds_no_file_is_a_404(monkeypatch, exc):
 def test_an_unreadable_lake_is_a_logged_503_not_a_500(monkeypatch, exc):
     log = mock.Mock()
     monkeypatch.setattr(reports_app, "log", log)
-    monkeypatch.setattr(reports_app, "open_lake", lambda: SimpleNamespace(storage=_FailingStorage(exc)))
+    monkeypatch.setattr(reports_app, "open_lake", lambda pipeline=None: SimpleNamespace(storage=_FailingStorage(exc)))
     status, body, _ = _get(_logged_in(create_app()), f"/reports/{VALIDATION}")
     assert status == 503, body
     detail = json.loads(body)["detail"]

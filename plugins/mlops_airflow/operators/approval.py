@@ -113,10 +113,9 @@ class ApprovePromotionOperator(MlopsOperator):
         if self.drift_summary:
             trigger["drift_summary"] = self.drift_summary
         timeout = cfg.promotion.timeout
-        base = os.environ.get("AIRFLOW__API__BASE_URL", "").rstrip("/")
         found = {
             "MLflow model version": self.extra_link_urls.get(links.MLFLOW_MODEL_VERSION, ""),
-            "Decision report": f"{base}{links.report_url(ev.get('report_key'))}" if ev.get("report_key") else "",
+            "Decision report": self.report_url(ev.get("report_key"), absolute=True),
         }
         run_id = self.mlflow_hook.client().get_model_version(name, version).run_id
         found["MLflow run"] = links.mlflow_run_url(self.mlflow_hook.ui_url, run_id)

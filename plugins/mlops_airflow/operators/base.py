@@ -26,6 +26,12 @@ from mlops_airflow.hooks.mlflow_hook import MlflowHook
 if TYPE_CHECKING:
     from include.mlops.config import PipelineConfig
     from include.mlops.lake import Lake
+    from include.mlops.pipelines import Pipeline
+
+
+class PipelineConfigBroken(AirflowFailException):
+    """The pipeline's config file is missing or invalid (or its pipeline left the folder). Not retried: a person
+    fixes the file; the message names it and the key."""
 
 
 class BatchQuarantined(AirflowFailException):
@@ -96,10 +102,27 @@ class MlopsOperator(BaseOperator):
         self.extra_link_urls: dict[str, str] = {}  # filled while running; see mlops_airflow.links
 
     @cached_property
-    def config(self) -> PipelineConfig:
-        from include.mlops.config import load_config
+    def pipeline(self) -> Pipeline:
+        """The pipeline this task's DAG belongs to (from the DAG id: ``<name>__<dag id>``, else the main one)."""
+        from include.mlops.pipelines import pipeline_of
 
-        return load_config()
+        try:
+            return pipeline_of(self.dag_id)
+        except LookupError as exc:
+            raise PipelineConfigBroken(str(exc)) from None
+
+    @cached_property
+    def config(self) -> PipelineConfig:
+        """This pipeline's config, loaded and validated when the task runs. A broken file fails the task at once
+        (a retry would read the same file): the message names the file and the key."""
+        from include.mlops.config import load_config
+        from include.mlops.exceptions import ConfigError
+
+        pipeline = self.pipeline
+        try:
+            return load_config(pipeline.config_path, pipeline=pipeline.name)
+        except ConfigError as exc:
+            raise PipelineConfigBroken(str(exc)) from None
 
     @cached_property
     def lake_hook(self) -> LakeHook:
@@ -125,9 +148,15 @@ class MlopsOperator(BaseOperator):
         if url := links.model_version_url(self.mlflow_hook.ui_url, model_name, version):
             self.extra_link_urls[links.MLFLOW_MODEL_VERSION] = url
 
-    def link_report(self, key: str) -> None:
-        base = urlparse(os.environ.get("AIRFLOW__API__BASE_URL", "")).path
-        self.extra_link_urls[links.REPORT] = links.report_url(key, base)
+    def report_url(self, key: str | None, *, absolute: bool = False) -> str:
+        """The reports app's URL of a lake key of this pipeline: a path under the API's base path, or with
+        ``absolute`` the full URL (for messages that leave the UI)."""
+        base = os.environ.get("AIRFLOW__API__BASE_URL", "")
+        url = links.report_url(key, urlparse(base).path, self.pipeline.name)
+        return f"{base.rstrip('/')}{links.report_url(key, '', self.pipeline.name)}" if absolute and url else url
+
+    def link_report(self, key: str, link: str = links.REPORT) -> None:
+        self.extra_link_urls[link] = self.report_url(key)
 
     def begin(self, what: str, *args: Any) -> None:
         """First line of the task log: what this try works on."""

@@ -34,13 +34,14 @@ class DriftCheckOperator(MlopsOperator):
     ui_color = "#ffe8e8"
     operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink(), links.ReportLink())
 
-    def __init__(self, *, window_end: Any = None, training_dag_id: str = TRAINING_DAG_ID, **kwargs: Any):
+    def __init__(self, *, window_end: Any = None, training_dag_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.window_end = window_end
-        self.training_dag_id = training_dag_id
+        self.training_dag_id = training_dag_id  # None: this pipeline's train_and_promote
 
     def training_active(self, context: Context) -> bool:
-        count = context["ti"].get_dr_count(dag_id=self.training_dag_id, states=["queued", "running"])
+        dag_id = self.training_dag_id or self.pipeline.dag_id(TRAINING_DAG_ID)
+        count = context["ti"].get_dr_count(dag_id=dag_id, states=["queued", "running"])
         return bool(count)
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class ScoreBatchOperator(MlopsOperator):
             raise NothingCurated(str(exc)) from None
         self.link_model_version(result.model_name, result.model_version)
         if result.scored:
-            self.extra_link_urls[links.PREDICTIONS] = links.report_url(result.scored[-1].report_key)
+            self.link_report(result.scored[-1].report_key, links.PREDICTIONS)
         for skipped in result.skipped:
             self.log.warning("not scored %s: %s", skipped["ds"], skipped["reason"])
         self.outcome(
