@@ -264,11 +264,12 @@ def announce_champion_move(operator: Any, context: Context, extra: dict[str, Any
     success that left it in place, such as a challenger entering the shadow, emits none)."""
     from airflow.sdk import AssetAlias
 
-    from mlops_airflow.assets import CHAMPION_MODEL
+    from mlops_airflow.assets import champion_model
 
+    champion = champion_model(operator.pipeline)  # this pipeline's champion asset
     for outlet in operator.outlets:
         if isinstance(outlet, AssetAlias):
-            context["outlet_events"][outlet].add(CHAMPION_MODEL, extra=extra)
+            context["outlet_events"][outlet].add(champion, extra=extra)
 
 
 class PromoteChallengerOperator(MlopsOperator):
