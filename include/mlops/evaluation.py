@@ -1,21 +1,32 @@
 """Champion/challenger evaluation: metrics on one holdout, and the promotion decision.
 
 ``decide`` is a pure function over plain numbers, so the policy (direction, margin, guardrails,
-floor, missing champion, ties) is unit-testable without a model in sight. ``score`` is how every model is
-scored (training, evaluation, drift).
+floor, missing champion, ties, segments) is unit-testable without a model in sight. ``score`` is how every model
+is scored (training, evaluation, drift).
+
+Segment guardrails: ``segment_checks`` computes the primary metric per value of each ``evaluation.segments``
+column for challenger and champion on the same holdout rows (``segment_values`` reads those columns off the
+holdout). A value with fewer than ``segment_min_rows`` rows (classification: fewer than ``segment_min_positives``
+positives), or whose metric is not a number, is reported but not judged; a judged one whose metric regresses by
+more than ``max_segment_regression`` (in the primary metric's good direction) blocks the promotion.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.config import EvaluationConfig, direction_of
+from include.mlops.exceptions import DataConfigMismatch
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+MISSING_SEGMENT = "(missing)"  # the segment value of a null
+SEGMENTS_IN_REASON = 5  # failing segments named one by one in a reason; the rest are counted
 
 
 def compute_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -55,6 +66,23 @@ class GuardrailCheck:
 
 
 @dataclass(frozen=True)
+class SegmentCheck:
+    """The primary metric on the holdout rows where ``column`` is ``value``. ``judged``: big enough (rows, and
+    positives for classification) and a number for both models; only a judged segment can fail (``passed``).
+    ``regression``: how much worse the challenger is, in the metric's good direction (None: nothing to compare)."""
+
+    column: str
+    value: str
+    rows: int
+    positives: int | None  # None for regression
+    challenger: float
+    champion: float | None
+    regression: float | None
+    judged: bool
+    passed: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     promote: bool
     reason: str
@@ -66,6 +94,7 @@ class Decision:
     min_improvement: float
     floor: float | None
     guardrails: list[GuardrailCheck] = field(default_factory=list)
+    segments: list[SegmentCheck] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,21 +105,117 @@ def _better_by(direction: str, new: float, old: float) -> float:
     return new - old if direction == "maximize" else old - new
 
 
+def segment_values(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each segment column of ``frame`` as strings (a null is ``"(missing)"``). ``DataConfigMismatch`` names a
+    column the frame does not have, the config key and the columns there are."""
+    import numpy as np
+
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise DataConfigMismatch(
+            f"evaluation.segments names {', '.join(repr(c) for c in absent)}, which the holdout does not have; "
+            f"the holdout has columns: {', '.join(map(str, frame.columns))}. "
+            "Fix evaluation.segments in the pipeline config (categorical columns of the dataset)"
+        )
+    values: dict[str, np.ndarray] = {}
+    for column in columns:
+        series = frame[column]
+        nulls = series.isna().to_numpy()
+        strings = np.array([str(v) for v in series.astype(object).to_numpy()], dtype=object)
+        strings[nulls] = MISSING_SEGMENT
+        values[column] = strings
+    return values
+
+
+def segment_checks(
+    task: str,
+    y_true: Any,
+    challenger_scores: Any,
+    champion_scores: Any | None,
+    segments: Mapping[str, Any],
+    policy: EvaluationConfig,
+) -> list[SegmentCheck]:
+    """The primary metric per segment value (``segments``: column -> one value per row, as ``segment_values``
+    gives) for challenger and champion (None: there is none) on the same rows. Ordered by column as given,
+    then by value."""
+    import warnings
+
+    import numpy as np
+
+    metric, direction = policy.primary_metric, policy.direction
+    y = np.asarray(y_true)
+    chal = np.asarray(challenger_scores, dtype="float64")
+    champ = None if champion_scores is None else np.asarray(champion_scores, dtype="float64")
+    checks: list[SegmentCheck] = []
+    for column, raw in segments.items():
+        values = np.asarray(raw, dtype=object)
+        if len(values) != len(y):
+            raise ValueError(f"segment column {column!r} has {len(values)} values for {len(y)} rows")
+        for value in sorted(set(values.tolist())):
+            rows = values == value
+            n = int(rows.sum())
+            positives = int((y[rows] == 1).sum()) if task == "classification" else None
+            with warnings.catch_warnings():  # a tiny segment (one row, one class) warns; its NaN says enough
+                warnings.simplefilter("ignore")
+                chal_v = compute_metrics(task, y[rows], chal[rows]).get(metric, float("nan"))
+                champ_v = None if champ is None else compute_metrics(task, y[rows], champ[rows]).get(metric)
+            big_enough = n >= policy.segment_min_rows and (
+                positives is None or positives >= policy.segment_min_positives
+            )
+            numbers = math.isfinite(chal_v) and (champ_v is None or math.isfinite(champ_v))
+            regression = None
+            passed = True
+            if big_enough and numbers and champ_v is not None:
+                regression = -_better_by(direction, chal_v, champ_v)
+                passed = regression <= policy.max_segment_regression + 1e-12
+            checks.append(
+                SegmentCheck(
+                    column=column,
+                    value=str(value),
+                    rows=n,
+                    positives=positives,
+                    challenger=chal_v,
+                    champion=champ_v,
+                    regression=regression,
+                    judged=big_enough and numbers,
+                    passed=passed,
+                )
+            )
+    return checks
+
+
+def _segment_reason(metric: str, failed: list[SegmentCheck], max_regression: float) -> str:
+    """Every failing segment, worst first; past ``SEGMENTS_IN_REASON`` only counted."""
+    worst = sorted(failed, key=lambda c: -(c.regression or 0.0))
+    parts = [
+        f"segment {c.column}={c.value} regressed: {metric} {c.champion:.4f} -> {c.challenger:.4f} "
+        f"(regression {c.regression:.4f} > {max_regression})"
+        for c in worst[:SEGMENTS_IN_REASON]
+    ]
+    if len(worst) > SEGMENTS_IN_REASON:
+        parts.append(f"and {len(worst) - SEGMENTS_IN_REASON} more segments regressed")
+    return "; ".join(parts)
+
+
 def decide(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
     policy: EvaluationConfig,
+    segments: Sequence[SegmentCheck] | None = None,
 ) -> Decision:
-    """Should the challenger replace the champion? Ties never promote."""
+    """Should the challenger replace the champion? Ties never promote. ``segments`` (``segment_checks``) block a
+    challenger that beats the champion globally, guardrails held, when a judged segment failed."""
     metric = policy.primary_metric
     direction = direction_of(metric)
     value = challenger.get(metric, float("nan"))
+    table = list(segments or [])
     common: dict[str, Any] = {
         "primary_metric": metric,
         "direction": direction,
         "challenger_value": value,
         "min_improvement": policy.min_improvement,
         "floor": policy.floor,
+        "segments": table,
     }
     if value is None or not math.isfinite(value):
         return Decision(
@@ -143,16 +268,28 @@ def decide(
             **common,
         )
     broken = [c for c in checks if not c.passed]
+    failed_segments = [s for s in table if s.judged and not s.passed]
+    segment_detail = _segment_reason(metric, failed_segments, policy.max_segment_regression)
     if broken:
         detail = "; ".join(
             f"{c.metric} {c.champion:.4f} -> {c.challenger:.4f} (regression {c.regression:.4f} > {c.max_regression})"
             for c in broken
         )
-        return Decision(False, f"guardrail regressed: {detail}", **common)
+        also = f"; {segment_detail}" if failed_segments else ""
+        return Decision(False, f"guardrail regressed: {detail}{also}", **common)
+    if failed_segments:
+        return Decision(
+            False,
+            f"challenger {metric}={value:.4f} beats champion {champ_value:.4f} by {improvement:+.4f}, but "
+            f"{segment_detail}",
+            **common,
+        )
+    judged = sum(1 for s in table if s.judged)
+    held = f"; {judged} of {len(table)} segments judged, all hold" if table else ""
     return Decision(
         True,
         f"challenger {metric}={value:.4f} beats champion {champ_value:.4f} by {improvement:+.4f} "
-        f"(>= {policy.min_improvement}); guardrails hold",
+        f"(>= {policy.min_improvement}); guardrails hold{held}",
         **common,
     )
 

@@ -22,7 +22,15 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.config import PipelineConfig
-from include.mlops.evaluation import Decision, compute_metrics, decide, score
+from include.mlops.evaluation import (
+    Decision,
+    SegmentCheck,
+    compute_metrics,
+    decide,
+    score,
+    segment_checks,
+    segment_values,
+)
 from include.mlops.exceptions import PromotionConflict, PromotionRejected
 from include.mlops.jsonsafe import json_safe
 from include.mlops.lake import Lake
@@ -149,27 +157,81 @@ class Evaluation:
         return asdict(self)
 
 
+SEGMENTS_TAG = "evaluation.segments"  # compact JSON of the judged segments (see segments_tag)
+SEGMENTS_FAILED_TAG = "evaluation.segments_failed"  # "col=value,..." or "none"
+# The installed MLflow (3.17) accepts model-version tag values up to 100,000 characters
+# (mlflow.utils.validation.MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH), but tracking servers whose database predates
+# migration bda7b8c39065 store them as VARCHAR(5000): stay under that.
+TAG_VALUE_LIMIT = 5000
+
+
+def _rounded(x: float | None) -> float | None:
+    import math
+
+    return None if x is None or not math.isfinite(x) else round(x, 6)
+
+
+def segments_tag(checks: list[SegmentCheck], limit: int = TAG_VALUE_LIMIT) -> str:
+    """The judged segments as compact JSON (failed first): ``[{"column","value","rows","champion","challenger",
+    "passed"}, ...]``; when that is longer than ``limit``, whole entries are dropped from the end and the last
+    entry says how many (``{"more": N}``), so the value is always valid JSON."""
+    import json
+
+    judged = sorted((c for c in checks if c.judged), key=lambda c: c.passed)  # stable: failed first
+    entries: list[dict[str, Any]] = [
+        {
+            "column": c.column,
+            "value": c.value[:200],
+            "rows": c.rows,
+            "champion": _rounded(c.champion),
+            "challenger": _rounded(c.challenger),
+            "passed": c.passed,
+        }
+        for c in judged
+    ]
+
+    def dump(items: list[dict[str, Any]]) -> str:
+        return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+
+    text, kept = dump(entries), len(entries)
+    while len(text) > limit and kept > 0:
+        kept -= 1
+        text = dump([*entries[:kept], {"more": len(entries) - kept}])
+    return text
+
+
+def segments_failed_tag(checks: list[SegmentCheck], limit: int = TAG_VALUE_LIMIT) -> str:
+    failed = ",".join(f"{c.column}={c.value}" for c in checks if c.judged and not c.passed) or "none"
+    return failed if len(failed) <= limit else failed[: limit - 3] + "..."
+
+
 def evaluate(
     client: MlflowClient, cfg: PipelineConfig, challenger: str, holdout: pd.DataFrame, *, trigger: dict | None = None
 ) -> Evaluation:
-    """Score challenger and champion on ``holdout`` and decide. Records the decision in MLflow, with
-    ``trigger`` (what started the run, recorded as given) when there is one."""
+    """Score challenger and champion on ``holdout`` and decide, segments included (``evaluation.segments``: a
+    column the holdout lacks raises ``DataConfigMismatch`` before any model is loaded). Records the decision in
+    MLflow, with ``trigger`` (what started the run, recorded as given) when there is one."""
     import math
 
     name, task, target = cfg.model.name, cfg.dataset.task, cfg.dataset.target
+    segments = segment_values(holdout, cfg.evaluation.segments)
     champion = champion_version(client, name)
     y = holdout[target].to_numpy()
     chal_model = load_version(name, challenger)
-    chal_metrics = compute_metrics(task, y, score(chal_model, holdout, task))
+    chal_scores = score(chal_model, holdout, task)
+    chal_metrics = compute_metrics(task, y, chal_scores)
     champ_metrics = None
     if champion == challenger:
         # A retry or re-run after this version was promoted (maybe by an attempt that crashed before it finished):
         # replay the blessing it was promoted on. Never re-record: that would overwrite the evidence the champion
         # was promoted on (and a "reject" would make it ineligible for rollback).
         return _already_champion(client, cfg, challenger, chal_metrics, len(holdout))
+    champ_scores = None
     if champion is not None:
-        champ_metrics = compute_metrics(task, y, score(load_version(name, champion), holdout, task))
-    decision = decide(chal_metrics, champ_metrics, cfg.evaluation)
+        champ_scores = score(load_version(name, champion), holdout, task)
+        champ_metrics = compute_metrics(task, y, champ_scores)
+    checks = segment_checks(task, y, chal_scores, champ_scores, segments, cfg.evaluation) if segments else []
+    decision = decide(chal_metrics, champ_metrics, cfg.evaluation, segments=checks)
     evaluation = Evaluation(
         model_name=name,
         challenger_version=challenger,
@@ -196,9 +258,45 @@ def evaluate(
         "evaluation.champion_value": "none" if decision.champion_value is None else f"{decision.champion_value:.6f}",
         "evaluation.evaluated_at": evaluation.evaluated_at,
     }
+    if cfg.evaluation.segments:
+        tags[SEGMENTS_TAG] = segments_tag(checks)
+        tags[SEGMENTS_FAILED_TAG] = segments_failed_tag(checks)
     for key, tag in tags.items():
         client.set_model_version_tag(name, challenger, key, tag)
     return evaluation
+
+
+def _recorded_segments(tags: Mapping[str, str], cfg: PipelineConfig) -> list[SegmentCheck]:
+    """The judged segments a version's ``evaluation.segments`` tag recorded (positives not recorded: None),
+    or [] when there is no such tag or it cannot be read."""
+    import json
+
+    try:
+        entries = json.loads(tags.get(SEGMENTS_TAG) or "[]")
+        checks = []
+        for e in entries:
+            if "column" not in e:  # {"more": N}: entries the tag had no room for
+                continue
+            chal, champ = e.get("challenger"), e.get("champion")
+            regression = None
+            if chal is not None and champ is not None:
+                regression = champ - chal if cfg.evaluation.direction == "maximize" else chal - champ
+            checks.append(
+                SegmentCheck(
+                    column=str(e["column"]),
+                    value=str(e["value"]),
+                    rows=int(e["rows"]),
+                    positives=None,
+                    challenger=float("nan") if chal is None else float(chal),
+                    champion=None if champ is None else float(champ),
+                    regression=regression,
+                    judged=True,
+                    passed=bool(e["passed"]),
+                )
+            )
+        return checks
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
 
 
 def _already_champion(
@@ -233,6 +331,7 @@ def _already_champion(
         None,
         ev.min_improvement,
         ev.floor,
+        segments=_recorded_segments(tags, cfg),
     )
     log.info("%s version %s is already the champion; replaying its recorded evaluation", name, version)
     return Evaluation(
@@ -528,6 +627,8 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "RUN_KEY_TAG",
+    "SEGMENTS_FAILED_TAG",
+    "SEGMENTS_TAG",
     "SHADOW",
     "SHADOW_STATUS_TAG",
     "SHORT_MLFLOW_RETRIES",
