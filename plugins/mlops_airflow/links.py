@@ -10,6 +10,8 @@ it knew a URL shows no button for it.
   local file/SQLite store, which has no UI).
 - ``Report``: the validation, drift or promotion report, served from the lake by this project's
   plugin app at ``/mlops/reports/<key>`` on the Airflow API server (login required).
+- ``Card``: the evaluation card of the challenger (figures and the decision on one self-contained HTML page),
+  served from the lake like a report (``reports/promotion/<dataset>/ds=<end>/card_v<N>.html``).
 - ``Triggered run``: the ``train_and_promote`` run that the drift monitor triggered.
 - ``Predictions``: the scoring summary of a ``score_batch`` run (the prediction partition, its rows and version).
 """
@@ -29,6 +31,7 @@ REPORTS_PREFIX = "/mlops/reports"
 MLFLOW_RUN = "MLflow run"
 MLFLOW_MODEL_VERSION = "MLflow model version"
 REPORT = "Report"
+CARD = "Card"
 TRIGGERED_RUN = "Triggered run"
 PREDICTIONS = "Predictions"
 
@@ -52,6 +55,12 @@ class MlflowModelVersionLink(_RecordedLink):
 
 class ReportLink(_RecordedLink):
     name = REPORT
+
+
+class CardLink(_RecordedLink):
+    """The evaluation card of the evaluate task's challenger (``include.mlops.card``)."""
+
+    name = CARD
 
 
 class TriggeredRunLink(_RecordedLink):

@@ -206,10 +206,13 @@ class EvaluateChallengerOperator(MlopsOperator):
 
     The decision goes to the challenger's MLflow run (``evaluation/decision_v<N>.json``), to version tags
     and to the lake (``reports/promotion/...``); both JSON files carry what triggered the run (``trigger``:
-    the run key, ``reason`` and ``drift_summary`` exactly as sent)."""
+    the run key, ``reason`` and ``drift_summary`` exactly as sent). Then the evaluation card
+    (``include.mlops.card``): figures and one HTML page in the run and beside the decision in the lake (the
+    ``Card`` button), and a two-line summary as the version's description. A card that fails is a WARNING, never
+    a failed evaluation."""
 
     template_fields: Sequence[str] = ("challenger_version", "window_check", "reason", "drift_summary")
-    operator_extra_links = (links.MlflowModelVersionLink(), links.ReportLink())
+    operator_extra_links = (links.MlflowModelVersionLink(), links.ReportLink(), links.CardLink())
 
     def __init__(
         self, *, challenger_version: Any, window_check: Any, reason: Any = None, drift_summary: Any = None, **kwargs
@@ -237,8 +240,9 @@ class EvaluateChallengerOperator(MlopsOperator):
             window.holdout_start,
             window.end,
         )
+        client = self.mlflow_hook.client()
         try:
-            record = evaluate_and_record(self.mlflow_hook.client(), self.lake, cfg, self.window_check, version, trigger)
+            record = evaluate_and_record(client, self.lake, cfg, self.window_check, version, trigger)
         except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
             raise TrainingDataRejected(str(exc)) from None
         except Exception as exc:
@@ -247,16 +251,41 @@ class EvaluateChallengerOperator(MlopsOperator):
             raise
         self.link_model_version(cfg.model.name, version)
         self.link_report(record.key)
+        card = self.record_card(client, record)
         d = record.evaluation.decision
         self.outcome(
-            "%s version %s vs champion %s: %s (report %s)",
+            "%s version %s vs champion %s: %s (report %s; %s)",
             "BLESSED" if d.promote else "REJECTED",
             version,
             record.evaluation.champion_version or "none",
             d.reason,
             record.uri,
+            card,
         )
         return record.summary()
+
+    def record_card(self, client: Any, record: Any) -> str:
+        """The evaluation card of ``record`` (its ``Card`` link when it is in the lake); what came of it, for the
+        OUTCOME line. Any failure is logged as a WARNING and reported, never raised: the decision stands."""
+        from include.mlops.card import record_card
+
+        version = record.evaluation.challenger_version
+        try:
+            result = record_card(client, self.lake, self.config, self.window_check, record)
+        except Exception as exc:
+            self.log.warning(
+                "the evaluation card of %s version %s was not recorded (the evaluation stands): %s: %s",
+                record.evaluation.model_name,
+                version,
+                type(exc).__name__,
+                exc,
+            )
+            return f"card failed: {type(exc).__name__}: {exc}"
+        if result.key:
+            self.link_report(result.key, links.CARD)
+        if result.kept:
+            return f"card: {result.uri} (kept: already champion)" if result.uri else "card: none (already champion)"
+        return f"card: {result.uri}"
 
 
 def announce_champion_move(operator: Any, context: Context, extra: dict[str, Any]) -> None:
