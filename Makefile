@@ -51,8 +51,9 @@ test-fast: venv  ## unit and integrity tests only
 lint: venv  ## ruff (lint + format), mypy on include/ and plugins/ ([tool.mypy]); the pre-commit hooks run the same
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
-parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`
-	@$(BIN)/python scripts/parse_time.py
+PIPELINES ?= 0
+parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`; PIPELINES=20: at 1 and 20 pipelines
+	@$(BIN)/python scripts/parse_time.py --pipelines $(PIPELINES)
 
 bench: venv  ## hot paths side by side with their baselines; writes bench-results.json (no assertions)
 	@$(BIN)/python scripts/bench.py

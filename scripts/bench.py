@@ -89,6 +89,14 @@ def bench_parse(runs: int) -> dict:
     return {"parse": results, "parse_extra_ms_max": max(r["ms"] for r in results.values())}
 
 
+def bench_parse_pipelines(runs: int, count: int = 20) -> dict:
+    """Each DAG file at 1 and ``count`` pipelines (``scripts/parse_time.py --pipelines``): the cost of a pipeline."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from parse_time import pipelines_cost
+
+    return pipelines_cost(runs, count)
+
+
 # -- drift at scale -----------------------------------------------------------------------------
 # The lake holds 5 reference days and the same 5 weekdays a week later as the current window, with an
 # abrupt drift from the first current day; each day exactly rows/5 rows with every column. Both children
@@ -378,7 +386,7 @@ def bench_score(rows: int, repeat: int = 1) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="parse,drift,gx,ingest,score,pipeline")
+    parser.add_argument("--only", default="parse,pipelines,drift,gx,ingest,score,pipeline")
     parser.add_argument("--pipeline-repeat", type=int, default=1, help="pairs of pipeline runs (median)")
     parser.add_argument("--score-repeat", type=int, default=1, help="scoring runs on the same seeded lake (median)")
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -392,6 +400,7 @@ def main() -> int:
         results = {**json.loads(out.read_text()), **results}
     steps = {
         "parse": lambda: bench_parse(args.parse_runs),
+        "pipelines": lambda: bench_parse_pipelines(args.parse_runs),
         "drift": lambda: bench_drift(args.rows),
         "gx": lambda: bench_gx(args.rows),
         "ingest": lambda: bench_ingest(args.rows),
@@ -409,6 +418,17 @@ def main() -> int:
             rows.append(
                 (f"parse {dag}", f"{r['ms']} ms", f"{r['baseline_ms']} ms (heavy imports at top)", f"{r['ratio']}x", "")
             )
+    if "parse_ms_per_added_pipeline_max" in results:
+        n = results["parse_pipelines"]
+        rows.append(
+            (
+                f"parse at {n} pipelines",
+                f"{max(results[f'parse_ms_{n}_pipelines'].values())} ms (slowest file)",
+                f"{max(results['parse_ms_1_pipeline'].values())} ms at 1 pipeline",
+                "",
+                f"{results['parse_ms_per_added_pipeline_max']} ms per added pipeline per file (target <= 10)",
+            )
+        )
     if "drift_1m_s" in results:
         rows.append(
             (

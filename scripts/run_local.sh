@@ -31,6 +31,9 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 # the 250-character run_id column; anchored and bounded, both are refused wherever a run is created
 export AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN='^[A-Za-z0-9_.~:+-]{1,250}\Z'
 export PYTHONPATH="$ROOT:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
+# Several pipelines (README): the main one (MLOPS_CONFIG) keeps the plain DAG ids; each *.yaml of this folder is
+# one more, <name>__<dag id>. The shipped folder holds the example regression pipeline `energy`. Empty: none.
+export MLOPS_PIPELINES="${MLOPS_PIPELINES-$ROOT/include/config/pipelines}"
 export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$MLFLOW_PORT\"}"
 # MLflow 3's job runner (huey workers, /dev/shm folders) serves nothing this project uses
 export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
@@ -135,10 +138,19 @@ fi
 
 echo "==> Airflow metadata database migration (logs/airflow-migrate.log)"
 "$BIN/airflow" db migrate >"$ROOT/logs/airflow-migrate.log" 2>&1 || { tail -n 20 "$ROOT/logs/airflow-migrate.log" >&2; exit 1; }
-"$BIN/airflow" pools set mlops_promotion 1 "Serializes champion promotions (compare-and-set on the alias)" >/dev/null
+# one promotion pool per pipeline: mlops_promotion, mlops_promotion__<name> ...
+PIPELINES=$("$BIN/python" -m include.mlops.pipelines) || { echo "a pipeline config in $MLOPS_PIPELINES is broken (above)" >&2; exit 1; }
+while IFS=$'\t' read -r name pool _; do
+  "$BIN/airflow" pools set "$pool" 1 "Serializes champion promotions of pipeline $name (compare-and-set on the alias)" >/dev/null
+done <<<"$PIPELINES"
 
 echo "==> Seeding $SEED_DAYS days of demo data into data/lake (skips days already curated)"
 "$BIN/python" -m include.mlops.cli seed --days "$SEED_DAYS" | tail -n 1
+if grep -q "^energy	" <<<"$PIPELINES"; then
+  echo "==> Example pipeline energy: $SEED_DAYS days of meter readings into data/examples/energy, landed in its lake"
+  "$BIN/python" -m include.mlops.cli example-data --days "$SEED_DAYS" >/dev/null
+  "$BIN/python" -m include.mlops.cli --pipeline energy load-history | tail -n 1
+fi
 
 echo "==> Airflow standalone on :$AIRFLOW_PORT (logs/airflow.log)"
 setsid "$BIN/airflow" standalone >"$ROOT/logs/airflow.log" 2>&1 &
@@ -146,12 +158,15 @@ pids+=($!)
 
 wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 120 "MLflow"
 wait_for "http://127.0.0.1:$AIRFLOW_PORT/api/v2/monitor/health" 240 "Airflow"
-for dag in ingest_and_validate score_batch review_shadow train_and_promote drift_monitor; do
-  for _ in $(seq 1 60); do
-    "$BIN/airflow" dags unpause "$dag" >/dev/null 2>&1 && break
-    sleep 3
+while IFS=$'\t' read -r name _; do
+  prefix=""; [ "$name" = main ] || prefix="${name}__"
+  for dag in ingest_and_validate score_batch review_shadow train_and_promote drift_monitor; do
+    for _ in $(seq 1 60); do
+      "$BIN/airflow" dags unpause "$prefix$dag" >/dev/null 2>&1 && break
+      sleep 3
+    done
   done
-done
+done <<<"$PIPELINES"
 
 PASSWORD=$("$BIN/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
 cat <<MSG
@@ -168,7 +183,8 @@ cat <<MSG
   Scrape          $METRICS_CURL http://localhost:$AIRFLOW_PORT/mlops/metrics
 
   DAGs ingest_and_validate, score_batch, review_shadow, train_and_promote and drift_monitor are unpaused
-  (rollback_champion is manual).
+  (rollback_champion is manual), for each pipeline: $(cut -f1 <<<"$PIPELINES" | paste -sd' ')
+  (a folder pipeline's DAG ids are <name>__<dag id>; MLOPS_PIPELINES=$MLOPS_PIPELINES).
   Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" ${pg_pid:+"$pg_pid"} || true
