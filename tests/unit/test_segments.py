@@ -292,3 +292,21 @@ def test_segment_tags_are_compact_valid_json_even_when_truncated():
     failed = segments_failed_tag(checks)
     assert failed.split(",")[0] == "shop=value-000" and len(failed.split(",")) == 20
     assert segments_failed_tag(checks[1:3]) == "none"
+
+
+def test_a_replayed_champion_evaluation_reads_its_segments_back_from_the_tag(make_config):
+    from include.mlops.registry import _recorded_segments
+
+    cfg = make_config(evaluation={"segments": ["shop"]})
+    checks = [
+        SegmentCheck("shop", "a", 500, 50, 0.40, 0.60, 0.20, True, False),
+        SegmentCheck("shop", "b", 400, 40, 0.70, 0.65, -0.05, True, True),
+        SegmentCheck("shop", "tiny", 5, 1, 0.10, 0.90, None, False, True),
+    ]
+    replayed = _recorded_segments({"evaluation.segments": segments_tag(checks)}, cfg)
+    assert [(c.value, c.passed, c.judged) for c in replayed] == [("a", False, True), ("b", True, True)]
+    assert replayed[0].regression == pytest.approx(0.20) and replayed[1].regression == pytest.approx(-0.05)
+    truncated = segments_tag(checks, limit=110)  # room for one entry and {"more":1}
+    assert json.loads(truncated)[-1] == {"more": 1}
+    assert [c.value for c in _recorded_segments({"evaluation.segments": truncated}, cfg)] == ["a"]
+    assert _recorded_segments({}, cfg) == [] and _recorded_segments({"evaluation.segments": "{oops"}, cfg) == []
