@@ -499,9 +499,9 @@ def parse_config(raw: Any, source_path: str = "<dict>") -> PipelineConfig:
     model = cfg.model if cfg.model.name else replace(cfg.model, name=f"{cfg.dataset.name}_{cfg.dataset.task}")
     mlflow_cfg = cfg.mlflow if cfg.mlflow.experiment else replace(cfg.mlflow, experiment=model.name)
     # local sources relative to the project root, like lake.root: a task's working directory is not the project's
-    ds = cfg.dataset
-    dataset = replace(ds, uri=_from_project(ds.uri), labels_uri=_from_project(ds.labels_uri))
-    return replace(cfg, model=model, mlflow=mlflow_cfg, dataset=dataset)
+    source = cfg.dataset
+    located = replace(source, uri=_from_project(source.uri), labels_uri=_from_project(source.labels_uri))
+    return replace(cfg, model=model, mlflow=mlflow_cfg, dataset=located)
 
 
 def _from_project(uri: str | None) -> str | None:
@@ -520,10 +520,10 @@ def _as_pipeline(raw: Any, name: str, where: Path) -> Any:
         return raw
     if raw.get("name") not in (None, name):
         raise ConfigError(f"{where}: `name` is {raw['name']!r} but the pipeline is {name!r}; keep one name")
-    lake = raw.get("lake") if isinstance(raw.get("lake"), dict) else {}
+    given = raw.get("lake")
     out = {**raw, "name": name}
-    if raw.get("lake") is None or (isinstance(raw.get("lake"), dict) and lake.get("root") is None):
-        out["lake"] = {**lake, "root": f"{PIPELINE_LAKE}/{name}"}
+    if given is None or (isinstance(given, dict) and given.get("root") is None):
+        out["lake"] = {**(given or {}), "root": f"{PIPELINE_LAKE}/{name}"}
     return out
 
 
