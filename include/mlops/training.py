@@ -4,17 +4,35 @@
 finds the version it registered before (version tag ``airflow_run_key``) or the finished MLflow run
 it logged (run tag of the same name) and reuses it instead of registering a second version.
 The window itself is ``include.mlops.window``; versions and aliases are ``include.mlops.registry``.
+
+Several ``model.candidates`` (``include.mlops.candidates``): ``open_parent_run`` opens the DAG run's MLflow run,
+``train_candidate`` fits each candidate on the older training days and scores it on the newest (a child run of
+the parent; never the holdout), and ``train_best`` refits the best on the whole training part into the parent run
+and registers it, through the same ``train_and_register``. One candidate fits nothing in ``train_candidate`` and
+trains exactly as a single model always has, in a run of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from include.mlops.candidates import (
+    CandidateOutcome,
+    CandidateSpec,
+    NoCandidateSucceeded,
+    ValidationSplit,
+    leaderboard,
+    select_best,
+)
 from include.mlops.config import PipelineConfig
 from include.mlops.evaluation import compute_metrics, score
+from include.mlops.exceptions import MlopsError
 from include.mlops.lake import Lake
 from include.mlops.registry import CHALLENGER, RUN_KEY_TAG, find_registered, register_version
 from include.mlops.window import TrainingData, Window, assemble_window, window_from_check
@@ -40,14 +58,24 @@ def feature_columns(frame: pd.DataFrame, cfg: PipelineConfig) -> tuple[list[str]
     return numeric, categorical
 
 
-def build_pipeline(cfg: PipelineConfig, numeric: list[str], categorical: list[str]):
+def build_pipeline(
+    cfg: PipelineConfig,
+    numeric: list[str],
+    categorical: list[str],
+    estimator: str | None = None,
+    params: dict[str, Any] | None = None,
+):
+    """The preprocessing + estimator pipeline: ``estimator`` with ``params`` (a candidate's), by default
+    ``model.estimator`` with ``model.params``. Unknown params raise ``TypeError`` when the estimator is built,
+    bad values ``ValueError`` when it is fitted."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    task, name = cfg.dataset.task, cfg.model.estimator
-    params = dict(cfg.model.params)
+    task = cfg.dataset.task
+    name = estimator if estimator is not None else cfg.model.estimator
+    params = dict(cfg.model.params if params is None else params)
     seed = cfg.training.random_state
     numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
     if name in ("logistic_regression", "ridge"):
@@ -104,6 +132,7 @@ class TrainingResult:
     partitions: list[str]
     missing_days: list[str]
     content_hash: str
+    candidate: str = ""  # the winning candidate's name (the estimator's with no model.candidates)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +159,14 @@ def trusted_types(pipeline: Any) -> list[str]:
     return types
 
 
+def _candidate_tags(summary: dict[str, Any]) -> dict[str, str]:
+    return {
+        "candidates.winner": str(summary["winner"]),
+        "candidates.count": str(summary["count"]),
+        "candidates.failed": str(summary["failed"]),
+    }
+
+
 def train_and_register(
     client: MlflowClient,
     tracking_uri: str,
@@ -138,14 +175,24 @@ def train_and_register(
     window: Window,
     run_key: str,
     airflow_tags: dict[str, str],
+    *,
+    candidate: CandidateSpec | None = None,
+    parent_run_id: str | None = None,
+    candidates: dict[str, Any] | None = None,
 ) -> TrainingResult:
-    """Train on ``data.train``, log everything to MLflow, register a version with alias ``challenger``."""
+    """Train ``candidate`` (default: ``model.estimator`` with ``model.params``) on ``data.train``, log everything to
+    MLflow, register a version with alias ``challenger``.
+
+    ``parent_run_id`` (several candidates): log into that run, the parent of the candidates' child runs, instead of
+    a new one; a retry logs into it again. ``candidates`` (a ``leaderboard``) is logged as
+    ``candidates/leaderboard.json`` with tags ``candidates.winner``/``count``/``failed``."""
     import mlflow
     from mlflow.models import infer_signature
 
     name = cfg.model.name
     task = cfg.dataset.task
     target = cfg.dataset.target
+    spec = candidate or CandidateSpec(cfg.model.estimator, cfg.model.estimator, dict(cfg.model.params))
 
     def result(version: Any, run_id: str, reused: bool, metrics: dict[str, float]) -> TrainingResult:
         return TrainingResult(
@@ -160,6 +207,7 @@ def train_and_register(
             partitions=[p["ds"] for p in data.partitions],
             missing_days=data.missing_days,
             content_hash=data.content_hash,
+            candidate=spec.name,
         )
 
     existing = find_registered(client, name, run_key)
@@ -183,23 +231,31 @@ def train_and_register(
         version = register_version(client, cfg, run.info.run_id, run.data.tags["model_uri"], run_key, airflow_tags)
         return result(version, run.info.run_id, True, dict(run.data.metrics))
     # runs an earlier attempt left RUNNING (it died, or lost the server before it could end them): close them
-    # so the experiment shows one finished run per DAG run, and the failed attempts as failed
+    # so the experiment shows one finished run per DAG run, and the failed attempts as failed. The parent run
+    # of the candidates is RUNNING until this task ends it: it is the one to log into, not a stale one.
     for stale in client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'RUNNING'"
     ):
+        if stale.info.run_id == parent_run_id:
+            continue
         log.info("closing run %s left RUNNING by an earlier attempt of %s", stale.info.run_id, run_key)
         client.set_terminated(stale.info.run_id, "FAILED")
 
     numeric, categorical = feature_columns(data.train, cfg)
     features = numeric + categorical
-    pipeline = build_pipeline(cfg, numeric, categorical)
+    pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
     x_train, y_train = data.train[features], data.train[target]
     x_hold, y_hold = data.holdout[features], data.holdout[target]
-    with mlflow.start_run(run_name=f"train {window.end}", tags={RUN_KEY_TAG: run_key, **airflow_tags}) as run:
+    if parent_run_id is not None:
+        active = mlflow.start_run(run_id=parent_run_id)
+        mlflow.set_tags({RUN_KEY_TAG: run_key, **airflow_tags})
+    else:
+        active = mlflow.start_run(run_name=f"train {window.end}", tags={RUN_KEY_TAG: run_key, **airflow_tags})
+    with active as run:
         mlflow.log_params(
             {
-                "estimator": cfg.model.estimator,
-                **{f"model.{k}": v for k, v in cfg.model.params.items()},
+                "estimator": spec.estimator,
+                **{f"model.{k}": v for k, v in spec.params.items()},
                 "task": task,
                 "target": target,
                 "window_start": window.start.isoformat(),
@@ -226,6 +282,9 @@ def train_and_register(
                 "data.unlabelled_rows": str(data.unlabelled_rows),
             }
         )
+        if candidates is not None:
+            mlflow.set_tags(_candidate_tags(candidates))
+            mlflow.log_dict(candidates, "candidates/leaderboard.json")
         mlflow.log_dict(
             {
                 "partitions": data.partitions,
@@ -276,6 +335,10 @@ def train_on_check(
     run_key: str,
     tags: dict[str, str],
     drift_summary: dict[str, Any] | None = None,
+    *,
+    candidate: CandidateSpec | None = None,
+    parent_run_id: str | None = None,
+    candidates: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """``train_and_register`` on exactly the partitions ``check`` (a ``check_window`` result) validated; a
     partition that changed or vanished since raises ``InsufficientData``. ``drift_summary`` (what a drift check
@@ -284,7 +347,319 @@ def train_on_check(
     data = assemble_window(
         lake, cfg, window, expected=check["partitions"], expected_labels=check.get("label_partitions") or None
     )
-    result = train_and_register(client, tracking_uri, cfg, data, window, run_key, tags)
+    result = train_and_register(
+        client,
+        tracking_uri,
+        cfg,
+        data,
+        window,
+        run_key,
+        tags,
+        candidate=candidate,
+        parent_run_id=parent_run_id,
+        candidates=candidates,
+    )
     if drift_summary is not None:
         client.log_dict(result.run_id, drift_summary, "trigger/drift_summary.json")
     return result
+
+
+# -- several candidates: a parent run, one child run per candidate, the best refit -------------------------------
+
+# The child runs carry the run key under a tag of their own: RUN_KEY_TAG finds the runs a DAG run may register
+# (train_and_register's reuse and clean-up), and a candidate's run never holds a model to register.
+CANDIDATE_RUN_KEY_TAG = "airflow_candidate_run_key"
+CANDIDATE_TAG = "airflow_candidate"  # the candidate's name on its child run
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests the child under the parent
+ERROR_LIMIT = 2000  # characters of an error in a tag (MLflow takes 8,000); the artifact has all of it
+
+
+class CandidateFailed(MlopsError):
+    """A candidate could not be fitted or scored with its params (``ValueError``/``TypeError`` from
+    scikit-learn): a retry would fail the same way. Its error is in the parent run."""
+
+    def __init__(self, name: str, error: str) -> None:
+        super().__init__(
+            f"candidate {name!r} failed: {error}\nfix its entry in model.candidates (the error is in the parent "
+            f"MLflow run, candidates/{name}/error.txt); the other candidates still compete"
+        )
+        self.name = name
+        self.error = error
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One candidate's outcome (``train_candidate``): validation metrics, or None when there was nothing to
+    choose between (one candidate: no validation split, no fit)."""
+
+    name: str
+    estimator: str
+    params: dict[str, Any]
+    validation: dict[str, float] | None
+    run_id: str | None
+    reused: bool = False
+    fit_days: list[str] = field(default_factory=list)
+    validation_days: list[str] = field(default_factory=list)
+    rows_fit: int = 0
+    rows_validation: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # created concurrently (another mapped task): read it back, else the error stands
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def open_parent_run(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    window: Window,
+    run_key: str,
+    airflow_tags: dict[str, str],
+    specs: list[CandidateSpec],
+    split: ValidationSplit,
+) -> str:
+    """The MLflow run of this DAG run (run key tag) that the candidates' child runs hang under and the winner is
+    logged into; created RUNNING, or the one an earlier try created (the oldest of the run key)."""
+    experiment_id = _experiment_id(client, cfg.mlflow.experiment)
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}'", order_by=["attributes.start_time ASC"]
+    )
+    if found:
+        log.info("run key %s already has MLflow run %s; the candidates hang under it", run_key, found[0].info.run_id)
+        return found[0].info.run_id
+    tags = {
+        RUN_KEY_TAG: run_key,
+        **airflow_tags,
+        "candidates.count": str(len(specs)),
+        "candidates.names": ",".join(s.name for s in specs),
+        "candidates.fit_days": ",".join(split.fit_days),
+        "candidates.validation_days": ",".join(split.validation_days),
+    }
+    run = client.create_run(experiment_id, tags=tags, run_name=f"train {window.end}")
+    log.info("opened parent run %s for %d candidates of %s", run.info.run_id, len(specs), run_key)
+    return run.info.run_id
+
+
+def record_candidate_error(client: MlflowClient, parent_run_id: str, name: str, error: str, details: str) -> None:
+    """A failed candidate's error in the parent run: ``candidates/<name>/error.txt`` and tag
+    ``candidates.<name>.error`` (its first ``ERROR_LIMIT`` characters)."""
+    client.log_text(parent_run_id, details, f"candidates/{name}/error.txt")
+    client.set_tag(parent_run_id, f"candidates.{name}.error", error[:ERROR_LIMIT])
+
+
+def _candidate_runs(client: MlflowClient, experiment_id: str, run_key: str, name: str, status: str) -> list[Any]:
+    return client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.{CANDIDATE_RUN_KEY_TAG} = '{run_key}' and tags.{CANDIDATE_TAG} = '{name}' "
+            f"and attributes.status = '{status}'"
+        ),
+    )
+
+
+def train_candidate(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    lake: Lake,
+    check: dict[str, Any],
+    spec: CandidateSpec,
+    split: ValidationSplit | None,
+    parent_run_id: str | None,
+    run_key: str,
+    airflow_tags: dict[str, str],
+) -> CandidateResult:
+    """Fit ``spec`` on ``split.fit_days`` and score it on ``split.validation_days`` (curated training days of
+    ``check``, pinned by content hash: never the holdout), logged as a child run of ``parent_run_id``.
+
+    No ``split`` (one candidate): nothing to choose between, so nothing is fitted here; ``train_and_register`` fits
+    it on the whole training part as it always has. Idempotent per run key: a FINISHED child run of this candidate
+    is reused, one left RUNNING by a dead try is closed FAILED. A ``ValueError``/``TypeError`` while building,
+    fitting or scoring raises ``CandidateFailed`` after recording it in the parent run and failing the child."""
+    import time
+    import traceback
+
+    from mlflow.entities import Metric, Param
+
+    if split is None or parent_run_id is None:
+        return CandidateResult(spec.name, spec.estimator, dict(spec.params), None, None)
+    window = window_from_check(check)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    done = _candidate_runs(client, experiment_id, run_key, spec.name, "FINISHED")
+    if done:
+        run = done[0]
+        log.info("candidate %s of %s already has finished run %s; reusing it", spec.name, run_key, run.info.run_id)
+        validation = {k.removeprefix("validation_"): v for k, v in run.data.metrics.items()}
+        return CandidateResult(
+            spec.name,
+            spec.estimator,
+            dict(spec.params),
+            validation,
+            run.info.run_id,
+            reused=True,
+            fit_days=list(split.fit_days),
+            validation_days=list(split.validation_days),
+            rows_fit=int(run.data.params.get("rows_fit", 0)),
+            rows_validation=int(run.data.params.get("rows_validation", 0)),
+        )
+    for stale in _candidate_runs(client, experiment_id, run_key, spec.name, "RUNNING"):
+        log.info("closing candidate run %s left RUNNING by an earlier try", stale.info.run_id)
+        client.set_terminated(stale.info.run_id, "FAILED")
+
+    days = [*split.fit_days, *split.validation_days]
+    labels = check.get("label_partitions") or {}
+    # train on [start, first validation day), "hold out" the validation days; the real holdout is not read at all
+    sub = Window(window.start, dt.date.fromisoformat(split.validation_days[0]), window.holdout_start)
+    data = assemble_window(
+        lake,
+        cfg,
+        sub,
+        expected={d: check["partitions"][d] for d in days},
+        expected_labels={d: labels[d] for d in days if d in labels} or None,
+    )
+    task, target = cfg.dataset.task, cfg.dataset.target
+    child = client.create_run(
+        experiment_id,
+        run_name=spec.name,
+        tags={
+            PARENT_RUN_TAG: parent_run_id,
+            CANDIDATE_RUN_KEY_TAG: run_key,
+            CANDIDATE_TAG: spec.name,
+            "candidate.estimator": spec.estimator,
+            **airflow_tags,
+        },
+    ).info.run_id
+    try:
+        now = int(time.time() * 1000)
+        params = {
+            "estimator": spec.estimator,
+            **{f"model.{k}": v for k, v in spec.params.items()},
+            "fit_days": ",".join(split.fit_days),
+            "validation_days": ",".join(split.validation_days),
+            "rows_fit": len(data.train),
+            "rows_validation": len(data.holdout),
+        }
+        client.log_batch(child, params=[Param(k, str(v)) for k, v in params.items()])
+        try:
+            numeric, categorical = feature_columns(data.train, cfg)
+            features = numeric + categorical
+            pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
+            pipeline.fit(data.train[features], data.train[target])
+            scores = score(pipeline, data.holdout[features], task)
+            validation = compute_metrics(task, data.holdout[target], scores)
+        except (ValueError, TypeError) as exc:  # the candidate's params or estimator: a retry fails the same way
+            error = f"{type(exc).__name__}: {exc}"
+            details = "".join(traceback.format_exception(exc))
+            log.error("candidate %s failed: %s", spec.name, error)
+            record_candidate_error(client, parent_run_id, spec.name, error, details)
+            client.set_tag(child, "candidate.error", error[:ERROR_LIMIT])
+            client.set_terminated(child, "FAILED")
+            raise CandidateFailed(spec.name, error) from exc
+        finite = {f"validation_{k}": v for k, v in validation.items() if math.isfinite(v)}
+        client.log_batch(child, metrics=[Metric(k, v, now, 0) for k, v in finite.items()])
+        client.set_terminated(child, "FINISHED")
+    except CandidateFailed:
+        raise
+    except BaseException:  # noqa: B036 (a timeout too): do not leave the child RUNNING if MLflow still answers
+        with contextlib.suppress(Exception):
+            client.set_terminated(child, "FAILED")
+        raise
+    primary = cfg.evaluation.primary_metric
+    log.info("candidate %s: validation %s=%s (run %s)", spec.name, primary, validation.get(primary), child)
+    return CandidateResult(
+        spec.name,
+        spec.estimator,
+        dict(spec.params),
+        validation,
+        child,
+        fit_days=list(split.fit_days),
+        validation_days=list(split.validation_days),
+        rows_fit=len(data.train),
+        rows_validation=len(data.holdout),
+    )
+
+
+def outcomes_of(
+    client: MlflowClient, specs: list[CandidateSpec], results: list[Any], parent_run_id: str | None
+) -> list[CandidateOutcome]:
+    """Every candidate (config order) with its result, or the error its failed task recorded in the parent run.
+    ``results`` are the mapped tasks' results: a failed task has none, so they are matched by name."""
+    by_name = {r["name"]: r for r in results if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    parent_tags = client.get_run(parent_run_id).data.tags if parent_run_id and len(by_name) < len(specs) else {}
+    out = []
+    for spec in specs:
+        found = by_name.get(spec.name)
+        if found is not None:
+            out.append(
+                CandidateOutcome(
+                    spec.name, spec.estimator, dict(spec.params), found.get("validation"), run_id=found.get("run_id")
+                )
+            )
+            continue
+        error = parent_tags.get(f"candidates.{spec.name}.error") or (
+            "its train_candidate task failed without recording an error (MLflow unreachable, a timeout, or the "
+            "worker died): see that task's log"
+        )
+        out.append(CandidateOutcome(spec.name, spec.estimator, dict(spec.params), None, error))
+    return out
+
+
+def train_best(
+    client: MlflowClient,
+    tracking_uri: str,
+    cfg: PipelineConfig,
+    lake: Lake,
+    check: dict[str, Any],
+    specs: list[CandidateSpec],
+    results: list[Any],
+    parent_run_id: str | None,
+    run_key: str,
+    tags: dict[str, str],
+    drift_summary: dict[str, Any] | None = None,
+) -> TrainingResult:
+    """Pick the best candidate (``select_best`` on the validation primary metric), refit it on the whole training
+    part of ``check`` and register it (``train_on_check``), into the parent run with the leaderboard. No candidate
+    to pick raises ``NoCandidateSucceeded``, after logging the leaderboard and failing the parent run."""
+    metric = cfg.evaluation.primary_metric
+    outcomes = outcomes_of(client, specs, results, parent_run_id)
+    try:
+        best = select_best(outcomes, metric)
+    except NoCandidateSucceeded:
+        if parent_run_id is not None:
+            summary = leaderboard(outcomes, None, metric)
+            client.log_dict(parent_run_id, summary, "candidates/leaderboard.json")
+            for key, value in _candidate_tags(summary).items():
+                client.set_tag(parent_run_id, key, value)
+            client.set_terminated(parent_run_id, "FAILED")
+        raise
+    if best.validation is not None:
+        log.info(
+            "best of %d candidates: %s (validation %s=%s); refitting it on the whole training part",
+            len(outcomes),
+            best.name,
+            metric,
+            best.validation.get(metric),
+        )
+    return train_on_check(
+        client,
+        tracking_uri,
+        cfg,
+        lake,
+        check,
+        run_key,
+        tags,
+        drift_summary,
+        candidate=best.spec(),
+        parent_run_id=parent_run_id,
+        candidates=leaderboard(outcomes, best.name, metric),
+    )
