@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_airflow import links
-from mlops_airflow.operators.base import ChampionMoved, MlopsOperator, RollbackTargetRefused, TrainingDataRejected
+from mlops_airflow.operators.base import (
+    ChampionMoved,
+    MlopsOperator,
+    PipelineConfigBroken,
+    RollbackTargetRefused,
+    TrainingDataRejected,
+)
 from mlops_airflow.params import InvalidRunParams, as_version
 from mlops_airflow.runtime import airflow_tags, run_key, window_end
 
@@ -224,7 +230,7 @@ class EvaluateChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import InsufficientData
+        from include.mlops.exceptions import ConfigError, InsufficientData
         from include.mlops.registry import evaluate_and_record, is_not_found
 
         cfg = self.config
@@ -245,6 +251,8 @@ class EvaluateChallengerOperator(MlopsOperator):
             record = evaluate_and_record(client, self.lake, cfg, self.window_check, version, trigger)
         except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
             raise TrainingDataRejected(str(exc)) from None
+        except ConfigError as exc:  # e.g. evaluation.segments names a column the data does not have
+            raise PipelineConfigBroken(str(exc)) from None
         except Exception as exc:
             if is_not_found(exc):
                 raise ModelVersionMissing(f"{cfg.model.name} version {version} is not in the registry: {exc}") from None
