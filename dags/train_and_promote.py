@@ -1,9 +1,9 @@
 """
 ### train_and_promote
 
-**What it does.** Trains a challenger on the curated days of the training window, logs it to MLflow
-(params, metrics, signature, input example, the exact partitions and their content hash) and
-registers it with alias `challenger`; scores challenger and `champion` on the same out-of-time
+**What it does.** Trains a challenger (the best of `model.candidates`, below) on the curated days of the
+training window, logs it to MLflow (params, metrics, signature, input example, the exact partitions and
+their content hash) and registers it with alias `challenger`; scores challenger and `champion` on the same out-of-time
 holdout; then moves the `champion` alias to the challenger if the policy blesses it, or skips the
 promotion with the reason. With `evaluation.shadow_days` N > 0 and a champion in place, a blessed
 challenger is not promoted at once: `promote_challenger` points the alias `shadow` at it (same
@@ -13,6 +13,17 @@ waits for a human before `promote_challenger` (Required Actions in the UI, or RE
 notifiers send "approval needed" with the link); it is skipped with the reason for a rejected challenger, a
 dry run or `never`. Reject (or no answer within `promotion.approval_timeout`) skips the promotion with
 "rejected by <user>: <comment>"; who answered, when and the comment are version tags.
+
+**Candidates.** `plan_candidates` expands `model.candidates` (a grid gives one candidate per combination) and
+`train_candidate` runs once per candidate in parallel (dynamic task mapping; each map index is labelled with
+the candidate's name). With several, each fits on the older curated training days and is scored on the newest
+`training.validation_days` of them (at most half; never the holdout, which judges the winner against the
+champion), as an MLflow child run of the DAG run's parent run; `train_challenger` refits the best by the primary
+metric (ties: the first listed) on the whole training part, logs it into the parent run with
+`candidates/leaderboard.json` and tags `candidates.winner`/`count`/`failed`, and registers only it. A candidate
+whose params its estimator refuses fails its own task at once (not retried), with its error in the parent run
+(`candidates/<name>/error.txt`); the run goes on with the others. With no `model.candidates` (or one),
+`train_candidate` fits nothing and `train_challenger` trains that one model on the whole training part as before.
 
 **When.** Weekly, Monday 03:00 UTC (window ends at the run's data interval end). Also triggered from
 the UI, by other systems over the REST API (`logical_date: null` trains up to the trigger time), and
@@ -25,7 +36,11 @@ characters, recorded verbatim in the log, the MLflow tag `trigger_reason` and th
 triggered (REST: 400).
 
 **When it fails.** `check_training_window`: too few curated rows or one class only: ingest/backfill
-more days or widen `window_days`. `train_challenger`/`evaluate_challenger`: MLflow unreachable:
+more days or widen `window_days`. `plan_candidates`: several candidates but fewer than 2 curated
+training days: widen `window_days`. `train_candidate` failed at once: that candidate's params are wrong (the
+error is in its log and the parent run); fix its `model.candidates` entry. `train_challenger` failed with "no
+candidate has a validation ...": every candidate failed (each listed with its error).
+`plan_candidates`/`train_candidate`/`train_challenger`/`evaluate_challenger`: MLflow unreachable:
 retried with backoff. `promote_challenger` skipped: the challenger was rejected (reason in the log
 and in version tags) or it was a dry run. `promote_challenger` failed with "the champion of <model> moved
 from A to B": another promotion or a rollback won the race; clear `evaluate_challenger` to re-evaluate
@@ -45,11 +60,15 @@ from mlops_airflow.assets import CHAMPION_MOVES
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import PROMOTION_POOL, TRAINING_DAG_ID
 from mlops_airflow.operators.approval import ApprovePromotionOperator
+from mlops_airflow.operators.candidates import (
+    PlanCandidatesOperator,
+    TrainCandidateOperator,
+    TrainChallengerOperator,
+)
 from mlops_airflow.operators.training import (
     CheckTrainingWindowOperator,
     EvaluateChallengerOperator,
     PromoteChallengerOperator,
-    TrainModelOperator,
 )
 from mlops_airflow.params import RunParam, date_param, id_param, json_object_param, text_param
 
@@ -114,9 +133,24 @@ def train_and_promote():
         holdout_days=RunParam("holdout_days"),
         execution_timeout=dt.timedelta(minutes=15),
     )
-    train = TrainModelOperator(
+    plan = PlanCandidatesOperator(
+        task_id="plan_candidates",
+        window_check=check.output,
+        execution_timeout=dt.timedelta(minutes=10),
+    )
+    # one mapped task per candidate, labelled with its name in the UI; a failed one leaves no result
+    candidates = TrainCandidateOperator.partial(
+        task_id="train_candidate",
+        window_check=check.output,
+        map_index_template="{{ task.candidate['name'] }}",
+        execution_timeout=dt.timedelta(hours=1),
+    ).expand(candidate=plan.output)
+    train = TrainChallengerOperator(
         task_id="train_challenger",
         window_check=check.output,
+        candidates=plan.output,
+        results=candidates.output,
+        trigger_rule="all_done_min_one_success",  # a failed candidate does not stop the others (see doc_md)
         reason=RunParam("reason"),
         monitoring_run_id=RunParam("monitoring_run_id"),
         drift_summary=RunParam("drift_summary"),
@@ -151,7 +185,7 @@ def train_and_promote():
         outlets=[CHAMPION_MOVES],  # a champion-asset event only when the champion moved
         execution_timeout=dt.timedelta(minutes=5),
     )
-    check >> train >> evaluate >> approve >> promote  # also implied by the XComArgs
+    check >> plan >> candidates >> train >> evaluate >> approve >> promote  # also implied by the XComArgs
 
 
 train_and_promote()
