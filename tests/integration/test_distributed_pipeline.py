@@ -148,7 +148,10 @@ def test_c_train_and_promote_registers_a_champion_with_artifacts_on_s3(stack: St
         for t in stack.api("GET", f"/api/v2/dags/{TRAIN}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     }
     assert states == {
-        **dict.fromkeys(["check_training_window", "train_challenger", "evaluate_challenger"], "success"),
+        **dict.fromkeys(
+            ["check_training_window", "plan_candidates", "train_candidate", "train_challenger", "evaluate_challenger"],
+            "success",
+        ),
         "approve_promotion": "skipped",  # promotion.approval: never
         "promote_challenger": "success",
     }, states

@@ -160,6 +160,8 @@ def test_b_celery_worker_killed_mid_task_airflow_retries_it_and_one_version_is_r
     states = {t["task_id"]: t["state"] for t in tis}
     assert states == {
         "check_training_window": "success",
+        "plan_candidates": "success",
+        "train_candidate": "success",  # one candidate (no model.candidates): nothing fitted there
         "train_challenger": "success",
         "evaluate_challenger": "success",
         "approve_promotion": "skipped",  # dry run: nothing to approve
