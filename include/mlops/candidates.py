@@ -178,11 +178,16 @@ def select_best(outcomes: Sequence[CandidateOutcome], metric: str) -> CandidateO
 
 
 def leaderboard(outcomes: Sequence[CandidateOutcome], winner: str | None, metric: str) -> dict[str, Any]:
-    """The ``candidates/leaderboard.json`` of the parent run: every candidate in config order, the winner."""
-    return {
-        "primary_metric": metric,
-        "winner": winner,
-        "count": len(outcomes),
-        "failed": sum(o.error is not None for o in outcomes),
-        "candidates": [o.as_dict() for o in outcomes],
-    }
+    """The ``candidates/leaderboard.json`` of the parent run: every candidate in config order, the winner. Strict
+    JSON: a NaN score is null."""
+    from include.mlops.jsonsafe import json_safe
+
+    return json_safe(
+        {
+            "primary_metric": metric,
+            "winner": winner,
+            "count": len(outcomes),
+            "failed": sum(o.error is not None for o in outcomes),
+            "candidates": [o.as_dict() for o in outcomes],
+        }
+    )

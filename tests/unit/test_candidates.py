@@ -316,3 +316,132 @@ def test_when_every_candidate_failed_the_parent_fails_with_the_leaderboard(world
     run = mlflow_client.get_run(parent)
     assert run.info.status == "FAILED" and run.data.tags["candidates.failed"] == "3"
     assert mlflow.artifacts.load_dict(f"runs:/{parent}/candidates/leaderboard.json")["winner"] is None
+
+
+# -- the operators, with MLflow and the library patched ------------------------------------------------------------
+
+WINDOW_CHECK = {
+    "window": {"start": "2026-03-01", "holdout_start": "2026-03-05", "end": "2026-03-07"},
+    "partitions": {f"2026-03-0{d}": f"h{d}" for d in range(1, 7)},
+    "content_hash": "0123456789abcdef",
+}
+
+
+def _context():
+    from tests.support.task_context import task_context
+
+    return task_context()
+
+
+def test_the_plan_of_one_candidate_opens_no_run_and_cuts_no_validation_days(make_config):
+    from unittest import mock
+
+    from mlops_airflow.hooks.mlflow_hook import MlflowHook
+    from mlops_airflow.operators.candidates import PlanCandidatesOperator
+
+    make_config(model={"estimator": "random_forest", "params": {"n_estimators": 5}})
+    with mock.patch.object(MlflowHook, "client") as client:
+        plan = PlanCandidatesOperator(task_id="plan", window_check=WINDOW_CHECK).execute(_context())
+    assert plan == [
+        {
+            "name": "random_forest",
+            "estimator": "random_forest",
+            "params": {"n_estimators": 5},
+            "parent_run_id": None,
+            "split": None,
+        }
+    ]
+    client.assert_not_called()
+
+
+def test_the_plan_of_several_candidates_names_the_parent_and_the_split_in_every_item(make_config):
+    from unittest import mock
+
+    from mlops_airflow.hooks.mlflow_hook import MlflowHook
+    from mlops_airflow.operators.candidates import PlanCandidatesOperator
+
+    make_config(model={"candidates": CANDIDATES}, training={"validation_days": 3})
+    with (
+        mock.patch.object(MlflowHook, "client"),
+        mock.patch.object(MlflowHook, "ui_url", None),
+        mock.patch("include.mlops.training.open_parent_run", return_value="parent1") as opened,
+    ):
+        plan = PlanCandidatesOperator(task_id="plan", window_check=WINDOW_CHECK).execute(_context())
+    assert [p["name"] for p in plan] == ["hgb", "bad", "logreg"]
+    assert {p["parent_run_id"] for p in plan} == {"parent1"}
+    # four training days before the holdout (03-05): the newest two validate, never 03-05 or 03-06
+    assert plan[0]["split"] == {
+        "fit_days": ["2026-03-01", "2026-03-02"],
+        "validation_days": ["2026-03-03", "2026-03-04"],
+    }
+    assert opened.call_args.args[3] == "test_dag/manual__1"  # the run key
+
+
+def test_several_candidates_on_one_training_day_fail_the_plan_at_once(make_config):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops_airflow.operators.base import TrainingDataRejected
+    from mlops_airflow.operators.candidates import PlanCandidatesOperator
+
+    make_config(model={"candidates": CANDIDATES})
+    check = {**WINDOW_CHECK, "partitions": {"2026-03-04": "h4", "2026-03-05": "h5", "2026-03-06": "h6"}}
+    with pytest.raises(TrainingDataRejected, match="at least 2 curated training days") as raised:
+        PlanCandidatesOperator(task_id="plan", window_check=check).execute(_context())
+    assert isinstance(raised.value, AirflowFailException)
+
+
+def test_a_candidate_its_estimator_refuses_fails_its_task_without_retry(make_config):
+    from unittest import mock
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.mlops.training import CandidateFailed
+    from mlops_airflow.hooks.mlflow_hook import MlflowHook
+    from mlops_airflow.operators.candidates import CandidateRejected, TrainCandidateOperator
+
+    make_config(model={"candidates": CANDIDATES})
+    item = {**CANDIDATES[1], "parent_run_id": "p", "split": {"fit_days": ["a"], "validation_days": ["b"]}}
+    op = TrainCandidateOperator(task_id="train_candidate", candidate=item, window_check=WINDOW_CHECK)
+    failed = CandidateFailed("bad", "InvalidParameterError: C must be > 0")
+    with (
+        mock.patch.object(MlflowHook, "client"),
+        mock.patch("include.mlops.training.train_candidate", side_effect=failed),
+        pytest.raises(CandidateRejected, match="candidate 'bad' failed: InvalidParameterError") as raised,
+    ):
+        op.execute(_context())
+    assert isinstance(raised.value, AirflowFailException)
+    with (
+        mock.patch.object(MlflowHook, "client"),
+        mock.patch("include.mlops.training.train_candidate", side_effect=ConnectionError("mlflow down")),
+        pytest.raises(ConnectionError),  # not an AirflowFailException: Airflow retries it
+    ):
+        op.execute(_context())
+
+
+def test_the_challenger_task_skips_missing_results_and_fails_at_once_without_a_plan(make_config):
+    from unittest import mock
+
+    from mlops_airflow.hooks.mlflow_hook import MlflowHook
+    from mlops_airflow.operators.candidates import NoCandidateLeft, TrainChallengerOperator
+
+    make_config(model={"candidates": CANDIDATES})
+    plan = [{**c, "parent_run_id": "p", "split": None} for c in CANDIDATES]
+    results = [{"name": "hgb", "validation": {"average_precision": 0.5}}, None]
+    trained = mock.MagicMock(run_id="p", model_name="m", version="4", reused=False, candidate="hgb", metrics={})
+    trained.as_dict.return_value = {"version": "4", "candidate": "hgb"}
+    op = TrainChallengerOperator(
+        task_id="train_challenger", window_check=WINDOW_CHECK, candidates=plan, results=results, reason="1.10"
+    )
+    with (
+        mock.patch.object(MlflowHook, "client"),
+        mock.patch.object(MlflowHook, "tracking_uri", "sqlite:///unused.db"),
+        mock.patch.object(MlflowHook, "ui_url", None),
+        mock.patch("include.mlops.training.train_best", return_value=trained) as best,
+    ):
+        assert op.execute(_context()) == {"version": "4", "candidate": "hgb"}
+    args = best.call_args.args
+    assert [s.name for s in args[5]] == ["hgb", "bad", "logreg"] and args[6] == results[:1] and args[7] == "p"
+    assert args[9]["trigger_reason"] == "1.10"
+    no_plan = TrainChallengerOperator(task_id="t", window_check=WINDOW_CHECK, candidates=None, results=[])
+    with pytest.raises(NoCandidateLeft, match="plan_candidates left no candidates"):
+        no_plan.execute(_context())
