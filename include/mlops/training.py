@@ -495,9 +495,20 @@ def train_candidate(
         return CandidateResult(spec.name, spec.estimator, dict(spec.params), None, None)
     window = window_from_check(check)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
-    done = _candidate_runs(client, experiment_id, run_key, spec.name, "FINISHED")
-    if done:
-        run = done[0]
+    params = {
+        "estimator": spec.estimator,
+        **{f"model.{k}": v for k, v in spec.params.items()},
+        "fit_days": ",".join(split.fit_days),
+        "validation_days": ",".join(split.validation_days),
+    }
+    # the same candidate on the same days (a retry, a cleared task): not one whose config entry changed since
+    same = [
+        r
+        for r in _candidate_runs(client, experiment_id, run_key, spec.name, "FINISHED")
+        if all(r.data.params.get(k) == str(v) for k, v in params.items())
+    ]
+    if same:
+        run = same[0]
         log.info("candidate %s of %s already has finished run %s; reusing it", spec.name, run_key, run.info.run_id)
         validation = {k.removeprefix("validation_"): v for k, v in run.data.metrics.items()}
         return CandidateResult(
@@ -541,15 +552,8 @@ def train_candidate(
     ).info.run_id
     try:
         now = int(time.time() * 1000)
-        params = {
-            "estimator": spec.estimator,
-            **{f"model.{k}": v for k, v in spec.params.items()},
-            "fit_days": ",".join(split.fit_days),
-            "validation_days": ",".join(split.validation_days),
-            "rows_fit": len(data.train),
-            "rows_validation": len(data.holdout),
-        }
-        client.log_batch(child, params=[Param(k, str(v)) for k, v in params.items()])
+        rows = {"rows_fit": len(data.train), "rows_validation": len(data.holdout)}
+        client.log_batch(child, params=[Param(k, str(v)) for k, v in {**params, **rows}.items()])
         try:
             numeric, categorical = feature_columns(data.train, cfg)
             features = numeric + categorical

@@ -236,6 +236,10 @@ def test_each_candidate_is_a_child_run_scored_on_the_validation_days_and_a_retry
     again = train_candidate(mlflow_client, cfg, lake, check, specs[0], split, parent, "dag/run-1", {})
     assert again.reused and again.run_id == result.run_id
     assert math.isclose(again.validation["average_precision"], result.validation["average_precision"])
+    changed = CandidateSpec("hgb", "hist_gradient_boosting", {"max_iter": 10})  # its config entry edited since
+    retrained = train_candidate(mlflow_client, cfg, lake, check, changed, split, parent, "dag/run-1", {})
+    assert not retrained.reused and retrained.run_id != result.run_id
+    assert mlflow_client.get_run(retrained.run_id).data.params["model.max_iter"] == "10"
     # a retried plan finds the same parent run
     window = window_from_check(check)
     assert open_parent_run(mlflow_client, cfg, window, "dag/run-1", {}, specs, split) == parent
