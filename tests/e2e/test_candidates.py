@@ -8,10 +8,11 @@ import datetime as dt
 
 import pytest
 
-from tests.e2e.conftest import day, ingest, task_instances, train, xcom
+from tests.e2e.conftest import UTC, day, ingest, task_instances, train, xcom
 
 DAYS = [day("2026-04-01") + dt.timedelta(days=i) for i in range(8)]
 WINDOW_END = day("2026-04-09")
+AFTER = dt.datetime(2026, 4, 9, 6, tzinfo=UTC)  # a fixed logical date: training again is a re-run of the same run
 CANDIDATES = [
     {"name": "hgb", "estimator": "hist_gradient_boosting", "params": {"max_iter": 40}},
     {"name": "broken", "estimator": "logistic_regression", "params": {"C": -1}},  # sklearn: InvalidParameterError
@@ -28,10 +29,10 @@ def candidates_run(make_config, dags):
         model={"candidates": CANDIDATES},
     )
     assert set(ingest(dags, *DAYS).values()) == {"success"}
-    return cfg, train(dags, WINDOW_END)
+    return cfg, train(dags, WINDOW_END, logical_date=AFTER)
 
 
-def test_three_candidates_one_failing_register_the_best_as_the_challenger(candidates_run, mlflow_client):
+def test_three_candidates_one_failing_register_the_best_as_the_challenger(candidates_run, dags, mlflow_client):
     import mlflow.artifacts
 
     cfg, run = candidates_run
@@ -86,3 +87,17 @@ def test_three_candidates_one_failing_register_the_best_as_the_challenger(candid
     assert str(challenger.version) == trained["version"] == str(versions[0].version)
     assert challenger.run_id == parent
     assert xcom(run, "evaluate_challenger")["challenger_version"] == trained["version"]
+
+    # the same DAG run again (cleared): the finished candidates and the registered version are reused
+    again = train(dags, WINDOW_END, logical_date=AFTER)
+    assert again.run_id == run.run_id and again.state == "success"
+    assert xcom(again, "train_challenger")["reused"] is True
+    assert xcom(again, "plan_candidates")[0]["parent_run_id"] == parent
+    rerun = {ti.rendered_map_index: ti.state for ti in again.get_task_instances() if ti.task_id == "train_candidate"}
+    assert rerun == {"hgb": "success", "broken": "failed", "logreg": "success"}
+    children = mlflow_client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(c.data.tags["airflow_candidate"] for c in children if c.info.status == "FINISHED") == [
+        "hgb",
+        "logreg",
+    ]
+    assert len(mlflow_client.search_model_versions(f"name = '{cfg.model.name}'")) == 1
