@@ -56,9 +56,10 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from mlops_airflow.assets import CHAMPION_MOVES
+from include.mlops.pipelines import Pipeline, pipelines
+from mlops_airflow.assets import champion_moves
 from mlops_airflow.defaults import task_defaults
-from mlops_airflow.names import PROMOTION_POOL, TRAINING_DAG_ID
+from mlops_airflow.names import TRAINING_DAG_ID
 from mlops_airflow.operators.approval import ApprovePromotionOperator
 from mlops_airflow.operators.candidates import (
     PlanCandidatesOperator,
@@ -73,119 +74,126 @@ from mlops_airflow.operators.training import (
 from mlops_airflow.params import RunParam, date_param, id_param, json_object_param, text_param
 
 
-@dag(
-    dag_id=TRAINING_DAG_ID,
-    schedule=CronDataIntervalTimetable("0 3 * * 1", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=dt.timedelta(hours=4),
-    render_template_as_native_obj=True,
-    default_args=task_defaults(
-        retries=3,
-        retry_delay=dt.timedelta(seconds=30),
-        max_retry_delay=dt.timedelta(minutes=10),
-        execution_timeout=dt.timedelta(minutes=30),
-    ),
-    params={
-        "window_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=2,
-            maximum=365,
-            description="Days of curated data to use, holdout included. Empty: training.window_days from config.",
+def build(p: Pipeline) -> None:
+    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+
+    @dag(
+        dag_id=p.dag_id(TRAINING_DAG_ID),
+        schedule=CronDataIntervalTimetable("0 3 * * 1", timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=4),
+        render_template_as_native_obj=True,
+        default_args=task_defaults(
+            retries=3,
+            retry_delay=dt.timedelta(seconds=30),
+            max_retry_delay=dt.timedelta(minutes=10),
+            execution_timeout=dt.timedelta(minutes=30),
         ),
-        "holdout_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=90,
-            description="Most recent days held out for champion/challenger evaluation. Empty: from config.",
-        ),
-        "window_end": date_param(
-            "Exclusive end day of the window (YYYY-MM-DD, 2000-01-01..2100-12-31). Empty: the run's data interval end."
-        ),
-        "reason": text_param(
-            "scheduled",
-            min_length=1,
-            max_length=500,
-            description="Why this run was started; recorded verbatim in the log, the MLflow run and the decision.",
-        ),
-        "dry_run": Param(False, type="boolean", description="Train and evaluate, but never move the champion."),
-        "drift_summary": json_object_param(
-            "Set by drift_monitor: the drift summary that triggered this run (recorded in the MLflow run and the "
-            "decision, not used)."
-        ),
-        "monitoring_run_id": id_param(
-            max_length=64,
-            description="Set by drift_monitor: the MLflow monitoring run id; tagged on the training run.",
-        ),
-    },
-    tags=["mlops", "training", "mlflow"],
-    doc_md=__doc__,
-)
-def train_and_promote():
-    # Upstream results as XComArgs and params as RunParams: native values, no Jinja (see mlops_airflow.params).
-    check = CheckTrainingWindowOperator(
-        task_id="check_training_window",
-        window_end=RunParam("window_end"),
-        window_days=RunParam("window_days"),
-        holdout_days=RunParam("holdout_days"),
-        execution_timeout=dt.timedelta(minutes=15),
+        params={
+            "window_days": Param(
+                None,
+                type=["null", "integer"],
+                minimum=2,
+                maximum=365,
+                description="Days of curated data to use, holdout included. Empty: training.window_days from config.",
+            ),
+            "holdout_days": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                maximum=90,
+                description="Most recent days held out for champion/challenger evaluation. Empty: from config.",
+            ),
+            "window_end": date_param(
+                "Exclusive end day of the window (YYYY-MM-DD, 2000-01-01..2100-12-31). "
+                "Empty: the run's data interval end."
+            ),
+            "reason": text_param(
+                "scheduled",
+                min_length=1,
+                max_length=500,
+                description="Why this run was started; recorded verbatim in the log, the MLflow run and the decision.",
+            ),
+            "dry_run": Param(False, type="boolean", description="Train and evaluate, but never move the champion."),
+            "drift_summary": json_object_param(
+                "Set by drift_monitor: the drift summary that triggered this run (recorded in the MLflow run and the "
+                "decision, not used)."
+            ),
+            "monitoring_run_id": id_param(
+                max_length=64,
+                description="Set by drift_monitor: the MLflow monitoring run id; tagged on the training run.",
+            ),
+        },
+        tags=["mlops", "training", "mlflow", *p.tags],
+        doc_md=p.doc(__doc__),
     )
-    plan = PlanCandidatesOperator(
-        task_id="plan_candidates",
-        window_check=check.output,
-        execution_timeout=dt.timedelta(minutes=10),
-    )
-    # one mapped task per candidate, labelled with its name in the UI; a failed one leaves no result
-    candidates = TrainCandidateOperator.partial(
-        task_id="train_candidate",
-        window_check=check.output,
-        map_index_template="{{ task.candidate['name'] }}",
-        execution_timeout=dt.timedelta(hours=1),
-    ).expand(candidate=plan.output)
-    train = TrainChallengerOperator(
-        task_id="train_challenger",
-        window_check=check.output,
-        candidates=plan.output,
-        results=candidates.output,
-        trigger_rule="all_done_min_one_success",  # a failed candidate does not stop the others (see doc_md)
-        reason=RunParam("reason"),
-        monitoring_run_id=RunParam("monitoring_run_id"),
-        drift_summary=RunParam("drift_summary"),
-        multiple_outputs=True,  # train.output["version"] below
-        execution_timeout=dt.timedelta(hours=1),
-    )
-    evaluate = EvaluateChallengerOperator(
-        task_id="evaluate_challenger",
-        challenger_version=train.output["version"],
-        window_check=check.output,
-        reason=RunParam("reason"),
-        drift_summary=RunParam("drift_summary"),
-    )
-    approve = ApprovePromotionOperator(
-        task_id="approve_promotion",
-        evaluation=evaluate.output,
-        window_check=check.output,
-        reason=RunParam("reason"),
-        drift_summary=RunParam("drift_summary"),
-        monitoring_run_id=RunParam("monitoring_run_id"),
-        dry_run=RunParam("dry_run"),
-        execution_timeout=dt.timedelta(minutes=5),  # building the request; the wait is response_timeout (config)
-        response_timeout=dt.timedelta(days=30),  # the longest promotion.approval_timeout; the config's applies
-    )
-    promote = PromoteChallengerOperator(
-        task_id="promote_challenger",
-        evaluation=evaluate.output,
-        dry_run=RunParam("dry_run"),
-        approval=approve.output,  # None when no human was needed (approve_promotion skipped)
-        trigger_rule="none_failed",  # runs after a skipped approval; a Reject is its own skip, with the reason
-        pool=PROMOTION_POOL,
-        outlets=[CHAMPION_MOVES],  # a champion-asset event only when the champion moved
-        execution_timeout=dt.timedelta(minutes=5),
-    )
-    check >> plan >> candidates >> train >> evaluate >> approve >> promote  # also implied by the XComArgs
+    def train_and_promote():
+        # Upstream results as XComArgs and params as RunParams: native values, no Jinja (see mlops_airflow.params).
+        check = CheckTrainingWindowOperator(
+            task_id="check_training_window",
+            window_end=RunParam("window_end"),
+            window_days=RunParam("window_days"),
+            holdout_days=RunParam("holdout_days"),
+            execution_timeout=dt.timedelta(minutes=15),
+        )
+        plan = PlanCandidatesOperator(
+            task_id="plan_candidates",
+            window_check=check.output,
+            execution_timeout=dt.timedelta(minutes=10),
+        )
+        # one mapped task per candidate, labelled with its name in the UI; a failed one leaves no result
+        candidates = TrainCandidateOperator.partial(
+            task_id="train_candidate",
+            window_check=check.output,
+            map_index_template="{{ task.candidate['name'] }}",
+            execution_timeout=dt.timedelta(hours=1),
+        ).expand(candidate=plan.output)
+        train = TrainChallengerOperator(
+            task_id="train_challenger",
+            window_check=check.output,
+            candidates=plan.output,
+            results=candidates.output,
+            trigger_rule="all_done_min_one_success",  # a failed candidate does not stop the others (see doc_md)
+            reason=RunParam("reason"),
+            monitoring_run_id=RunParam("monitoring_run_id"),
+            drift_summary=RunParam("drift_summary"),
+            multiple_outputs=True,  # train.output["version"] below
+            execution_timeout=dt.timedelta(hours=1),
+        )
+        evaluate = EvaluateChallengerOperator(
+            task_id="evaluate_challenger",
+            challenger_version=train.output["version"],
+            window_check=check.output,
+            reason=RunParam("reason"),
+            drift_summary=RunParam("drift_summary"),
+        )
+        approve = ApprovePromotionOperator(
+            task_id="approve_promotion",
+            evaluation=evaluate.output,
+            window_check=check.output,
+            reason=RunParam("reason"),
+            drift_summary=RunParam("drift_summary"),
+            monitoring_run_id=RunParam("monitoring_run_id"),
+            dry_run=RunParam("dry_run"),
+            execution_timeout=dt.timedelta(minutes=5),  # building the request; the wait is response_timeout (config)
+            response_timeout=dt.timedelta(days=30),  # the longest promotion.approval_timeout; the config's applies
+        )
+        promote = PromoteChallengerOperator(
+            task_id="promote_challenger",
+            evaluation=evaluate.output,
+            dry_run=RunParam("dry_run"),
+            approval=approve.output,  # None when no human was needed (approve_promotion skipped)
+            trigger_rule="none_failed",  # runs after a skipped approval; a Reject is its own skip, with the reason
+            pool=p.pool,
+            outlets=[champion_moves(p)],  # a champion-asset event only when the champion moved
+            execution_timeout=dt.timedelta(minutes=5),
+        )
+        check >> plan >> candidates >> train >> evaluate >> approve >> promote  # also implied by the XComArgs
+
+    train_and_promote()
 
 
-train_and_promote()
+for _pipeline in pipelines():
+    build(_pipeline)
