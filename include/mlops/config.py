@@ -178,6 +178,9 @@ class TrainingConfig:
     random_state: StrictInt = 7
     # several model.candidates: the newest N training days (before the holdout) score them; never the holdout
     validation_days: Annotated[StrictInt, Field(ge=1, le=365)] = 3
+    # at most this many training rows (a seeded sample stratified by the target, recorded in the lineage with the
+    # fraction); None: every row of the window
+    max_rows: Annotated[StrictInt, Field(ge=1000)] | None = 2_000_000
 
     @_model_validator(mode="after")
     def _holdout_inside(self) -> TrainingConfig:
