@@ -504,6 +504,9 @@ def check_training_route(b: dict) -> None:
         resources = container.resources.__dict__
         assert not k8s_object_errors(resources, "io.k8s.api.core.v1.ResourceRequirements"), resources
         assert resources["limits"]["memory"], resources
+    for routed in ((dag_id, "train_candidate"), (f"energy__{dag_id}", task_id)):  # the candidates; a folder pipeline
+        probe = _apply_task_policy(local_settings, *routed)
+        assert (probe.queue, set(probe.executor_config)) == (task.queue, set(task.executor_config)), routed
 
 
 CHECKS: dict[str, Callable[[dict], None]] = {
