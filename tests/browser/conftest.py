@@ -168,6 +168,13 @@ def ui_stack(work: Path) -> Iterator[UiStack]:
         config_path = work / "mlops.browser.yaml"
         config_path.write_text(yaml.safe_dump(_pipeline_config(work), sort_keys=False))
         base["MLOPS_CONFIG"] = str(config_path)
+        # a second pipeline from a folder, as make run has: its DAGs are listed (energy__...), never run here
+        pipelines = work / "pipelines"
+        pipelines.mkdir()
+        energy = yaml.safe_load((ROOT / "include/config/pipelines/energy.yaml").read_text())
+        energy["lake"] = {"root": str(work / "energy_lake")}
+        (pipelines / "energy.yaml").write_text(yaml.safe_dump(energy, sort_keys=False))
+        base["MLOPS_PIPELINES"] = str(pipelines)
         mlflow_port, api_port, log_port = free_port(), free_port(), free_port()
         mlflow_url, api_url = f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{api_port}"
         password = secrets.token_urlsafe(16)

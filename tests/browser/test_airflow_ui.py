@@ -1,9 +1,11 @@
 """What an operator does in the Airflow UI, in a real (headless) Chromium against the local stack.
 
-Log in, find ``train_and_promote``, trigger it through the trigger form with params set, wait for the
+Log in, find ``train_and_promote`` (and the second pipeline's ``energy__...`` DAGs beside it), trigger it through
+the trigger form with params set, wait for the
 promotion to ask for a reviewer (the stack's config has ``promotion.approval: always``), open the run's
 Required Actions, read the request, approve it with a comment, watch the run succeed, read the training
-task's log, follow its "MLflow run" extra link to the MLflow UI. Each step leaves a screenshot in
+task's log, follow its "MLflow run" extra link to the MLflow UI, then the evaluate task's "Card" link to the
+evaluation card. Each step leaves a screenshot in
 test-artifacts/browser/ (and one of the page where a failing test stopped).
 
 The checks tie the pages together: the params typed into the form are the run's conf; the request shows
@@ -53,7 +55,7 @@ def test_operator_triggers_training_from_the_ui_and_follows_the_mlflow_link(page
     # `page` first: a missing chromium fails before the stack is started
     from mlflow import MlflowClient
 
-    from mlops_airflow.links import MLFLOW_RUN  # the button's label, as the operator's extra link names it
+    from mlops_airflow.links import CARD, MLFLOW_RUN  # the buttons' labels, as the operators' extra links name them
 
     run_id = f"ui_{secrets.token_hex(4)}"
     run_key = f"{DAG_ID}/{run_id}"
@@ -79,6 +81,16 @@ def test_operator_triggers_training_from_the_ui_and_follows_the_mlflow_link(page
     cards.get_by_role("link", name=DAG_ID, exact=True).click()
     page.wait_for_url(re.compile(rf"/dags/{DAG_ID}$"))
     # The URL changes before the DAG page replaces the list (whose cards have trigger buttons too).
+    expect(page.get_by_test_id("header-card")).to_contain_text(DAG_ID)
+
+    # -- 2b. the second pipeline's DAGs are there too, under their own ids -----------------------------
+    page.get_by_test_id("nav-dags-link").click()
+    page.get_by_test_id("search-dags").fill("energy__")
+    expect(page.get_by_test_id("dag-card")).to_have_count(6)  # its six DAGs: energy__train_and_promote, ...
+    expect(page.get_by_test_id("dag-card").get_by_test_id("dag-id")).to_contain_text(["energy__train_and_promote"])
+    _shot(page, "02b-second-pipeline")
+    page.go_back()
+    page.wait_for_url(re.compile(rf"/dags/{DAG_ID}$"))
     expect(page.get_by_test_id("header-card")).to_contain_text(DAG_ID)
 
     # -- 3. trigger it through the form, with params set ----------------------------------------------
@@ -224,3 +236,22 @@ def test_operator_triggers_training_from_the_ui_and_follows_the_mlflow_link(page
     expect(tags.filter(has_text="airflow_run_key")).to_contain_text(run_key)
     expect(tags.filter(has_text="trigger_reason")).to_contain_text(reason)  # the param typed into the form
     _shot(mlflow_page, "11-mlflow-run")
+
+    # -- 12. the evaluation card is one click from the evaluate task: its "Card" extra link ------------
+    page.goto(f"{stack.api_url}/dags/{DAG_ID}/runs/{run_id}/tasks/{EVALUATE_TASK}")
+    page.get_by_role("link", name="Details", exact=True).click()
+    card_link = page.get_by_role("link", name=CARD, exact=True)
+    expect(card_link).to_be_visible()
+    _shot(page, "12-card-link")
+    if card_link.get_attribute("target") == "_blank":
+        with page.context.expect_page() as card_tab:
+            card_link.click()
+        card_page = card_tab.value
+    else:
+        card_link.click()
+        card_page = page
+    card_page.wait_for_load_state()
+    expect(card_page).to_have_url(re.compile(rf"/mlops/reports/reports/promotion/.+/card_v{version}\.html"))
+    expect(card_page.locator("body")).to_contain_text(f"version {version}")
+    expect(card_page.locator("img").first).to_be_visible()  # the figures, embedded in the page
+    _shot(card_page, "12-card")
