@@ -167,6 +167,34 @@ def _candidate_tags(summary: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _sampling_params(sampling: dict[str, Any]) -> dict[str, Any]:
+    """``training.max_rows`` in the run's params: the cap and each part's rows before sampling and fraction."""
+    if not sampling:
+        return {}
+    train, holdout = sampling.get("train") or {}, sampling.get("holdout") or {}
+    return {
+        "max_rows": sampling.get("max_rows") if sampling.get("max_rows") is not None else "none",
+        "rows_train_before_sampling": train.get("rows_before", 0),
+        "train_sample_fraction": train.get("fraction", 1.0),
+        "rows_holdout_before_sampling": holdout.get("rows_before", 0),
+        "holdout_sample_fraction": holdout.get("fraction", 1.0),
+    }
+
+
+def _sampling_tags(sampling: dict[str, Any]) -> dict[str, str]:
+    if not sampling:
+        return {}
+    train, holdout = sampling.get("train") or {}, sampling.get("holdout") or {}
+    return {
+        "data.max_rows": str(sampling.get("max_rows")),
+        "data.sampled": str(bool(train.get("sampled") or holdout.get("sampled"))).lower(),
+        "data.rows_train_before_sampling": str(train.get("rows_before", 0)),
+        "data.rows_train_after_sampling": str(train.get("rows_after", 0)),
+        "data.train_sample_fraction": str(train.get("fraction", 1.0)),
+        "data.holdout_sample_fraction": str(holdout.get("fraction", 1.0)),
+    }
+
+
 def train_and_register(
     client: MlflowClient,
     tracking_uri: str,
@@ -188,6 +216,8 @@ def train_and_register(
     ``candidates/leaderboard.json`` with tags ``candidates.winner``/``count``/``failed``."""
     import mlflow
     from mlflow.models import infer_signature
+
+    from include.mlops.window import sampling_summary
 
     name = cfg.model.name
     task = cfg.dataset.task
@@ -241,6 +271,7 @@ def train_and_register(
         log.info("closing run %s left RUNNING by an earlier attempt of %s", stale.info.run_id, run_key)
         client.set_terminated(stale.info.run_id, "FAILED")
 
+    log.info("training data: %s", sampling_summary(data.sampling))
     numeric, categorical = feature_columns(data.train, cfg)
     features = numeric + categorical
     pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
@@ -268,6 +299,7 @@ def train_and_register(
                 "config_file": cfg.source_path,
                 "label_delay_days": data.label_delay_days,
                 "labels_matured_through": data.labels_matured_through or "none",
+                **_sampling_params(data.sampling),
             }
         )
         mlflow.set_tags(
@@ -280,6 +312,7 @@ def train_and_register(
                 "data.labels_matured_through": data.labels_matured_through or "",
                 "data.immature_days": ",".join(data.immature_days),
                 "data.unlabelled_rows": str(data.unlabelled_rows),
+                **_sampling_tags(data.sampling),
             }
         )
         if candidates is not None:
@@ -293,6 +326,7 @@ def train_and_register(
                 "window": window.as_dict(),
                 "features": {"numeric": numeric, "categorical": categorical},
                 **data.label_lineage(),
+                "sampling": data.sampling,
             },
             "lineage/training_data.json",
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from include.mlops.outcomes import LABELS, join_labels, last_matured_day, mature
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class TrainingData:
     labels_matured_through: str | None = None  # the newest day whose labels are in by the requested end
     immature_days: list[str] = field(default_factory=list)  # days left out: their labels are not in yet
     unlabelled_rows: int = 0
+    # training.max_rows: {"max_rows", "seed", "stratified_by", "train": {...}, "holdout": {...}} (``Sample.as_dict``)
+    sampling: dict[str, Any] = field(default_factory=dict)
 
     def label_lineage(self) -> dict[str, Any]:
         return {
@@ -82,6 +87,124 @@ def maturity(window: Window, delay_days: int) -> tuple[str | None, list[str]]:
     return last_matured_day(requested_end, delay_days).isoformat(), [d.isoformat() for d in immature]
 
 
+SAMPLE_KEY, SAMPLE_ROW = "__sample_key", "__sample_row"
+
+
+def sample_cap(cfg: PipelineConfig) -> int | None:
+    """The rows a training (or holdout) frame may hold: ``training.max_rows``, never below ``training.min_rows``
+    (a cap below the minimum would refuse every window); None: no cap."""
+    cap = cfg.training.max_rows
+    return None if cap is None else max(cap, cfg.training.min_rows)
+
+
+class Sample:
+    """A seeded sample of at most ``cap`` rows, drawn while partitions are read (``add`` one at a time), stratified
+    by ``stratify`` (the target of a classification; None: one stratum) and proportional to each stratum's rows.
+
+    Every row gets a uniform key from a generator seeded by (``seed``, its day): the sample is the rows with the
+    smallest keys of each stratum, as many as the stratum's share of ``cap`` (largest remainders; at least one row
+    of every stratum present). So it never holds more than ``cap`` rows per stratum plus the partition being read,
+    the same window gives the same rows in every task, and below the cap every row is kept, in order."""
+
+    def __init__(self, cap: int | None, seed: int, stratify: str | None) -> None:
+        self.cap, self.seed, self.stratify = cap, seed, stratify
+        self.frames: list[pd.DataFrame] = []
+        self.buffered = 0
+        self.counts: dict[Any, int] = {}  # rows seen per stratum
+        self.thresholds: dict[Any, float] = {}  # the cap-th smallest key kept per stratum, once it has cap rows
+
+    def _strata(self, frame: pd.DataFrame) -> pd.Series:
+        import pandas as pd
+
+        if self.stratify is None:
+            return pd.Series(0, index=frame.index)
+        return frame[self.stratify].astype(object).where(frame[self.stratify].notna(), "__null__")
+
+    def add(self, frame: pd.DataFrame, day: dt.date) -> None:
+        import numpy as np
+
+        if frame.empty:
+            return
+        strata = self._strata(frame)
+        for value, n in strata.value_counts(sort=False).items():
+            self.counts[value] = self.counts.get(value, 0) + int(n)
+        if self.cap is None:
+            self.frames.append(frame)
+            return
+        keys = np.random.default_rng([self.seed, day.toordinal()]).random(len(frame))
+        frame = frame.assign(**{SAMPLE_KEY: keys, SAMPLE_ROW: np.arange(len(frame))})
+        if self.thresholds:  # rows whose key is above their stratum's cap-th smallest can never be drawn
+            limit = strata.map(self.thresholds).fillna(np.inf).to_numpy()
+            frame = frame.loc[keys < limit]
+        self.frames.append(frame)
+        self.buffered += len(frame)
+        if self.buffered > 2 * self.cap:
+            self._compact()
+
+    def _compact(self) -> None:
+        import pandas as pd
+
+        assert self.cap is not None
+        data = pd.concat(self.frames, ignore_index=True)
+        kept = data.groupby(self._strata(data), sort=False, dropna=False)[SAMPLE_KEY].rank(method="first") <= self.cap
+        data = data.loc[kept]
+        self.frames, self.buffered = [data], len(data)
+        for value, keys in data.groupby(self._strata(data), sort=False, dropna=False)[SAMPLE_KEY]:
+            if len(keys) >= self.cap:
+                self.thresholds[value] = float(keys.max())
+
+    def quotas(self) -> dict[Any, int]:
+        """Rows drawn per stratum: its share of ``cap`` by largest remainders, at least one each."""
+        assert self.cap is not None
+        total = sum(self.counts.values())
+        exact = {k: self.cap * n / total for k, n in self.counts.items()}
+        out = {k: int(v) for k, v in exact.items()}
+        for k in sorted(exact, key=lambda k: out[k] - exact[k])[: self.cap - sum(out.values())]:
+            out[k] += 1
+        for k in out:  # keep every class present: the largest stratum gives up a row
+            if out[k] == 0:
+                out[k] = 1
+                out[max(out, key=lambda j: out[j])] -= 1
+        return out
+
+    @property
+    def rows_before(self) -> int:
+        return sum(self.counts.values())
+
+    def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The sampled rows in the order they were read (day, then row)."""
+        import pandas as pd
+
+        if not self.frames:
+            return pd.DataFrame(columns=columns or [])
+        data = pd.concat(self.frames, ignore_index=True)
+        self.frames = []
+        if self.cap is None or SAMPLE_KEY not in data.columns:
+            return data
+        if self.rows_before > self.cap:
+            quotas = self.quotas()
+            strata = self._strata(data)
+            rank = data.groupby(strata, sort=False, dropna=False)[SAMPLE_KEY].rank(method="first")
+            data = data.loc[rank <= strata.map(quotas).to_numpy()]
+            data = data.sort_values(["__ds", SAMPLE_ROW], kind="stable") if "__ds" in data else data
+        return data.drop(columns=[SAMPLE_KEY, SAMPLE_ROW]).reset_index(drop=True)
+
+    def as_dict(self, rows_after: int, after: pd.DataFrame | None = None) -> dict[str, Any]:
+        before = self.rows_before
+        out: dict[str, Any] = {
+            "rows_before": before,
+            "rows_after": rows_after,
+            "fraction": round(rows_after / before, 6) if before else 1.0,
+            "sampled": rows_after < before,
+        }
+        if self.stratify is not None:
+            out["class_rows_before"] = {str(k): n for k, n in sorted(self.counts.items(), key=str)}
+            if after is not None:
+                counts = self._strata(after).value_counts()
+                out["class_rows_after"] = {str(k): int(n) for k, n in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+        return out
+
+
 def assemble_window(
     lake: Lake,
     cfg: PipelineConfig,
@@ -90,8 +213,16 @@ def assemble_window(
     expected: dict[str, str] | None = None,
     holdout_only: bool = False,
     expected_labels: dict[str, str] | None = None,
+    *,
+    max_rows: int | None | bool = True,
 ) -> TrainingData:
     """Read the curated partitions of ``window``. Quarantined or missing days are skipped and reported.
+
+    ``training.max_rows`` (``sample_cap``; ``max_rows`` an int overrides it, False or None reads every row): the
+    training part is a seeded sample of at most that many rows, stratified by the target of a classification,
+    drawn partition by partition while they are read (``Sample``), so a large window is never all in memory.
+    The holdout is read whole (the evaluation is exact) unless it alone holds more rows than the cap: then it is
+    sampled the same way, to the cap. ``TrainingData.sampling`` says what was drawn (rows before/after, fraction).
 
     ``expected`` (ds -> content hash, from an earlier check) pins the exact partitions: a partition
     that changed or vanished since then raises instead of silently training on other data.
@@ -100,14 +231,17 @@ def assemble_window(
     ``labels/`` partition; a day without one counts as missing, feature rows without a label are
     dropped and counted (``unlabelled_rows``). ``expected_labels`` (ds -> labels content hash) pins them.
     """
-    import pandas as pd
-
     dataset = cfg.dataset.name
     delay = cfg.dataset.label_delay_days
     available = set(lake.list_partitions("curated", dataset))
     labelled = set(lake.list_partitions(LABELS, dataset)) if delay > 0 else available
     unlabelled = 0
-    frames, partitions, missing = [], [], []
+    partitions: list[dict[str, Any]] = []
+    missing: list[str] = []
+    cap = sample_cap(cfg) if max_rows is True else (max_rows or None)
+    stratify = cfg.dataset.target if cfg.dataset.task == "classification" else None
+    seed = cfg.training.random_state
+    train_sample, holdout_sample = Sample(cap, seed, stratify), Sample(cap, seed + 1, stratify)
     days = window.days()
     if holdout_only:
         days = [d for d in days if d >= window.holdout_start]
@@ -137,9 +271,10 @@ def assemble_window(
             frame, entry = _join_day_labels(lake, cfg, ds, frame, entry, (expected_labels or {}).get(ds))
             unlabelled += entry["unlabelled_rows"]
         frame["__ds"] = ds
-        frames.append(frame)
+        (holdout_sample if day >= window.holdout_start else train_sample).add(frame, day)
+        del frame
         partitions.append(entry)
-    if not frames and not holdout_only:
+    if not partitions and not holdout_only:
         late = (
             f" with their labels (labels arrive {delay} days late: the run of day D + {delay} lands those of D)"
             if delay > 0
@@ -149,18 +284,32 @@ def assemble_window(
             f"no curated partitions of {dataset!r}{late} between {window.start} and {window.end} (exclusive); "
             "run or backfill ingest_and_validate for those days first"
         )
-    if not frames:
+    if not partitions:
         raise InsufficientData(
             f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
         )
-    data = pd.concat(frames, ignore_index=True)
-    holdout_mask = data["__ds"] >= window.holdout_start.isoformat()
-    train = data.loc[~holdout_mask].drop(columns="__ds").reset_index(drop=True)
-    holdout = data.loc[holdout_mask].drop(columns="__ds").reset_index(drop=True)
+    train, holdout = (_without_ds(s.frame()) for s in (train_sample, holdout_sample))
+    if train.empty and not holdout.empty:  # a holdout-only read: the same columns, no rows
+        train = holdout.iloc[:0].copy()
+    if holdout.empty and not train.empty:
+        holdout = train.iloc[:0].copy()
+    sampling = {
+        "max_rows": cap,
+        "seed": seed,
+        "stratified_by": stratify,
+        "train": train_sample.as_dict(len(train), train if stratify else None),
+        "holdout": holdout_sample.as_dict(len(holdout), holdout if stratify else None),
+    }
     hashed = [(p["ds"], p["content_hash"], *([p["labels_content_hash"]] if delay > 0 else [])) for p in partitions]
     digest = hashlib.sha256(json.dumps(hashed).encode()).hexdigest()
     through, immature = maturity(window, delay)
-    return TrainingData(train, holdout, partitions, missing, digest, delay, through, immature, unlabelled)
+    return TrainingData(
+        train, holdout, partitions, missing, digest, delay, through, immature, unlabelled, json_safe(sampling)
+    )
+
+
+def _without_ds(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns="__ds") if "__ds" in frame.columns else frame
 
 
 def _join_day_labels(
@@ -285,6 +434,7 @@ class WindowCheck:
     labels_matured_through: str | None = None
     immature_days: list[str] = field(default_factory=list)
     unlabelled_rows: int = 0
+    sampling: dict[str, Any] = field(default_factory=dict)  # training.max_rows: what the check drew (TrainingData)
 
     def as_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -300,8 +450,26 @@ class WindowCheck:
                 "labels_matured_through": self.labels_matured_through,
                 "immature_days": self.immature_days,
                 "unlabelled_rows": self.unlabelled_rows,
+                "sampling": self.sampling,
             }
         )
+
+
+def sampling_summary(sampling: dict[str, Any]) -> str:
+    """One line for a log: the cap and what each part drew (rows before -> after, fraction)."""
+    if not sampling:
+        return "no sampling"
+    if sampling.get("max_rows") is None:
+        return "training.max_rows is off: every row is read"
+    parts = []
+    for part in ("train", "holdout"):
+        info = sampling.get(part) or {}
+        if info.get("sampled"):
+            parts.append(f"{part} {info['rows_before']} -> {info['rows_after']} rows (fraction {info['fraction']:.4f})")
+        else:
+            parts.append(f"{part} {info.get('rows_before', 0)} rows, not sampled")
+    by = f", stratified by {sampling['stratified_by']!r}" if sampling.get("stratified_by") else ""
+    return f"training.max_rows={sampling['max_rows']} (seed {sampling['seed']}{by}): " + "; ".join(parts)
 
 
 def check_window(lake: Lake, cfg: PipelineConfig, window: Window) -> WindowCheck:
@@ -310,6 +478,7 @@ def check_window(lake: Lake, cfg: PipelineConfig, window: Window) -> WindowCheck
     from include.mlops.validation import validate_frame
 
     data = assemble_window(lake, cfg, window)
+    log.info("training window %s..%s: %s", window.start, window.end, sampling_summary(data.sampling))
     check_training_frame(data.train, data.holdout, cfg, window)
     summary = validate_frame(data.train, training_suite(cfg))
     if not summary.success:
@@ -326,4 +495,5 @@ def check_window(lake: Lake, cfg: PipelineConfig, window: Window) -> WindowCheck
         labels_matured_through=data.labels_matured_through,
         immature_days=data.immature_days,
         unlabelled_rows=data.unlabelled_rows,
+        sampling=data.sampling,
     )
