@@ -77,25 +77,33 @@ def test_a_validation_try_records_its_report_link_even_when_it_quarantines(make_
 
 
 def test_every_mlops_operator_with_links_declares_the_buttons_it_fills():
+    from mlops_airflow.operators.candidates import (
+        PlanCandidatesOperator,
+        TrainCandidateOperator,
+        TrainChallengerOperator,
+    )
     from mlops_airflow.operators.drift import DriftCheckOperator
     from mlops_airflow.operators.training import (
         EvaluateChallengerOperator,
         PromoteChallengerOperator,
         RollbackChampionOperator,
-        TrainModelOperator,
     )
 
     names = {
         op: {link.name for link in op.operator_extra_links}
         for op in (
             GxValidateBatchOperator,
-            TrainModelOperator,
+            PlanCandidatesOperator,
+            TrainCandidateOperator,
+            TrainChallengerOperator,
             EvaluateChallengerOperator,
             PromoteChallengerOperator,
             RollbackChampionOperator,
             DriftCheckOperator,
         )
     }
-    assert names[TrainModelOperator] == {links.MLFLOW_RUN, links.MLFLOW_MODEL_VERSION}
+    assert names[PlanCandidatesOperator] == {links.MLFLOW_RUN}  # the parent run
+    assert names[TrainCandidateOperator] == {links.MLFLOW_RUN}  # the candidate's child run
+    assert names[TrainChallengerOperator] == {links.MLFLOW_RUN, links.MLFLOW_MODEL_VERSION}
     assert names[DriftCheckOperator] == {links.MLFLOW_RUN, links.MLFLOW_MODEL_VERSION, links.REPORT}
     assert all(names.values())

@@ -13,8 +13,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 from mlops_airflow.operators.base import BatchQuarantined, ChampionMoved, TrainingDataRejected
+from mlops_airflow.operators.candidates import (
+    PlanCandidatesOperator,
+    TrainCandidateOperator,
+    TrainChallengerOperator,
+)
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
-from mlops_airflow.operators.training import PromoteChallengerOperator, TrainModelOperator
+from mlops_airflow.operators.training import PromoteChallengerOperator
 from mlops_airflow.runtime import partition_day, window_end
 from tests.support.task_context import task_context
 
@@ -40,7 +45,9 @@ def test_constructors_do_no_io(monkeypatch, tmp_path):
         LandBatchOperator(task_id="a"),
         GxValidateBatchOperator(task_id="b"),
         PublishBatchOperator(task_id="c"),
-        TrainModelOperator(task_id="d", window_check="{{ x }}"),
+        PlanCandidatesOperator(task_id="plan", window_check="{{ x }}"),
+        TrainCandidateOperator(task_id="candidate", candidate="{{ y }}", window_check="{{ x }}"),
+        TrainChallengerOperator(task_id="d", window_check="{{ x }}", candidates="{{ y }}", results=[]),
         PromoteChallengerOperator(task_id="e", evaluation={}),
     ):
         assert "config" not in op.__dict__  # loaded lazily, in execute()
@@ -49,7 +56,8 @@ def test_constructors_do_no_io(monkeypatch, tmp_path):
 def test_dates_and_partitions_are_templated():
     assert "ds" in LandBatchOperator.template_fields
     assert "ds" in GxValidateBatchOperator.template_fields
-    assert "window_check" in TrainModelOperator.template_fields
+    for op in (PlanCandidatesOperator, TrainCandidateOperator, TrainChallengerOperator):
+        assert "window_check" in op.template_fields
 
 
 def test_land_validate_publish_one_day(make_config):
@@ -90,10 +98,36 @@ def test_a_bad_batch_is_quarantined_with_its_result_and_fails_without_retry(make
     assert {f["column"] for f in report["failed"]} == {"amount", "customer_age"}
 
 
-def test_train_refuses_a_window_check_that_is_not_one(make_config):
+ONE_CANDIDATE = {
+    "name": "hgb",
+    "estimator": "hist_gradient_boosting",
+    "params": {},
+    "parent_run_id": None,
+    "split": None,
+}
+
+
+@pytest.mark.parametrize(
+    "make_op",
+    [
+        lambda check: PlanCandidatesOperator(task_id="plan_candidates", window_check=check),
+        lambda check: TrainCandidateOperator(task_id="train_candidate", candidate=ONE_CANDIDATE, window_check=check),
+        lambda check: TrainChallengerOperator(
+            task_id="train_challenger", window_check=check, candidates=[ONE_CANDIDATE], results=[ONE_CANDIDATE]
+        ),
+    ],
+    ids=["plan_candidates", "train_candidate", "train_challenger"],
+)
+def test_training_refuses_a_window_check_that_is_not_one(make_config, make_op):
     make_config()
-    with pytest.raises(TrainingDataRejected, match="window_check"):
-        TrainModelOperator(task_id="train", window_check="None").execute(context())
+    with (
+        mock.patch.object(MlflowHook, "client") as client,
+        mock.patch("include.mlops.training.train_and_register") as train,
+        pytest.raises(TrainingDataRejected, match="window_check"),
+    ):
+        make_op("None").execute(context())
+    client.assert_not_called()  # refused before any MLflow call or fitting
+    train.assert_not_called()
 
 
 EVALUATION = {

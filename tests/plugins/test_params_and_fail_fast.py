@@ -52,23 +52,49 @@ def no_mlflow_ui():
 def test_training_tags_and_logs_the_reason_and_records_the_drift_summary_verbatim(
     make_config, capsys, no_mlflow_ui, reason
 ):
-    from mlops_airflow.operators.training import TrainModelOperator
+    """What train_and_promote runs: plan_candidates -> train_candidate -> train_challenger (one candidate: the
+    config has no ``model.candidates``), only the fitting (``train_and_register``) patched."""
+    from mlops_airflow.operators.candidates import (
+        PlanCandidatesOperator,
+        TrainCandidateOperator,
+        TrainChallengerOperator,
+    )
 
     make_config()
     summary = {"ds": "2026-03-04", "note": reason, "drifted_columns": ["amount"], "performance": None}
     result = SimpleNamespace(
-        model_name="m", version="3", run_id="r1", reused=False, metrics={}, as_dict=lambda: {"version": "3"}
+        model_name="m",
+        version="3",
+        run_id="r1",
+        reused=False,
+        candidate="hgb",
+        metrics={},
+        as_dict=lambda: {"version": "3"},
     )
     client = mock.MagicMock()
-    op = TrainModelOperator(
-        task_id="train", window_check=WINDOW_CHECK, reason=reason, monitoring_run_id="mon_1", drift_summary=summary
-    )
     with (
         mock.patch("include.mlops.training.assemble_window"),
         mock.patch("include.mlops.training.train_and_register", return_value=result) as train,
         mock.patch.object(MlflowHook, "client", return_value=client),
     ):
+        plan = PlanCandidatesOperator(task_id="plan_candidates", window_check=WINDOW_CHECK).execute(context())
+        results = [
+            TrainCandidateOperator(task_id="train_candidate", candidate=item, window_check=WINDOW_CHECK).execute(
+                context()
+            )
+            for item in plan
+        ]
+        op = TrainChallengerOperator(
+            task_id="train_challenger",
+            window_check=WINDOW_CHECK,
+            candidates=plan,
+            results=results,
+            reason=reason,
+            monitoring_run_id="mon_1",
+            drift_summary=summary,
+        )
         assert op.execute(context()) == {"version": "3"}
+    train.assert_called_once()
     tags = train.call_args.args[6]
     assert tags["trigger_reason"] == reason and type(tags["trigger_reason"]) is str
     assert tags["triggered_by_monitoring_run"] == "mon_1"

@@ -1,5 +1,5 @@
-"""Check the training window, train and register the challenger, evaluate it, promote it; check a rollback
-target, roll back.
+"""Check the training window, evaluate the challenger, promote it; check a rollback target, roll back. Training
+the challenger is ``mlops_airflow.operators.candidates`` (plan_candidates, train_candidate, train_challenger).
 
 The DAGs hand these operators native values: upstream results as ``XComArg`` (``task.output``) and run params
 as ``RunParam`` (``mlops_airflow.params``), so free text such as a ``reason`` arrives exactly as sent and no
@@ -22,7 +22,7 @@ from mlops_airflow.operators.base import (
     TrainingDataRejected,
 )
 from mlops_airflow.params import InvalidRunParams, as_version
-from mlops_airflow.runtime import airflow_tags, run_key, window_end
+from mlops_airflow.runtime import run_key, window_end
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -125,86 +125,6 @@ class CheckTrainingWindowOperator(MlopsOperator):
             check.content_hash[:12],
         )
         return check.as_dict()
-
-
-class TrainModelOperator(MlopsOperator):
-    """Train the configured scikit-learn pipeline on the checked partitions, log it to MLflow and register
-    a version with alias ``challenger``. Idempotent per DAG run: retries reuse the registered version.
-
-    ``reason`` is tagged ``trigger_reason`` verbatim; ``drift_summary`` (when a drift check triggered the run)
-    is logged as the run's artifact ``trigger/drift_summary.json``."""
-
-    template_fields: Sequence[str] = ("window_check", "reason", "monitoring_run_id", "drift_summary")
-    ui_color = "#e6f7e6"
-    operator_extra_links = (links.MlflowRunLink(), links.MlflowModelVersionLink())
-
-    def __init__(
-        self,
-        *,
-        window_check: Any,
-        reason: Any = None,
-        monitoring_run_id: Any = None,
-        drift_summary: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.window_check = window_check  # the CheckTrainingWindowOperator result (an XComArg in the DAG)
-        self.reason = reason
-        self.monitoring_run_id = monitoring_run_id
-        self.drift_summary = drift_summary
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.jsonsafe import json_safe
-        from include.mlops.training import train_on_check
-
-        cfg = self.config
-        check = self.window_check
-        window = _window_from(check)
-        reason = _text(self.reason, "reason")
-        monitoring_run_id = _text(self.monitoring_run_id, "monitoring_run_id")
-        if self.drift_summary is not None and not isinstance(self.drift_summary, dict):
-            raise InvalidRunParams(f"drift_summary must be an object, got {self.drift_summary!r}")
-        key = run_key(context)
-        self.begin(
-            "train %s on %s..%s (%d partitions, hash %s) for run key %s; reason: %s",
-            cfg.model.name,
-            window.start,
-            window.end,
-            len(check["partitions"]),
-            check["content_hash"][:12],
-            key,
-            reason,
-        )
-        tags = airflow_tags(context) | {"trigger_reason": reason}
-        if monitoring_run_id:
-            tags["triggered_by_monitoring_run"] = monitoring_run_id
-        try:
-            result = train_on_check(
-                self.mlflow_hook.client(),
-                self.mlflow_hook.tracking_uri,
-                cfg,
-                self.lake,
-                check,
-                key,
-                tags,
-                drift_summary=self.drift_summary,
-            )
-        except InsufficientData as exc:  # a checked partition changed or vanished: a retry would read the same
-            raise TrainingDataRejected(str(exc)) from None
-        self.link_mlflow_run(result.run_id)
-        self.link_model_version(result.model_name, result.version)
-        primary = f"holdout_{cfg.evaluation.primary_metric}"
-        self.outcome(
-            "%s %s version %s (run %s), %s=%s",
-            "REUSED" if result.reused else "REGISTERED",
-            result.model_name,
-            result.version,
-            result.run_id,
-            primary,
-            result.metrics.get(primary),
-        )
-        return json_safe(result.as_dict())
 
 
 class EvaluateChallengerOperator(MlopsOperator):
