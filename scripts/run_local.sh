@@ -38,6 +38,15 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="{\"conn_type\": \"http\", \"host\": \"http:/
 # MLflow 3's job runner (huey workers, /dev/shm folders) serves nothing this project uses
 export MLFLOW_ENABLE_TELEMETRY=false GIT_PYTHON_REFRESH=quiet MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 mkdir -p "$AIRFLOW_HOME" "$ROOT/.mlflow/artifacts" "$ROOT/logs"
+# LocalExecutor: the scheduler's workers come from a forkserver that imported the heavy libraries once, tasks inherit
+# them (scripts/local-executor.env; README, Performance). The list is checked while the stack starts (a module that
+# does not import would silently turn the preload off). LOCAL_EXECUTOR_STOCK=1 keeps Airflow's defaults.
+preload_check=""
+if [ -z "${LOCAL_EXECUTOR_STOCK:-}" ]; then
+  set -a; . "$ROOT/scripts/local-executor.env"; set +a
+  "$BIN/python" "$ROOT/scripts/forkserver_preload.py" --check >"$ROOT/logs/forkserver-preload-check.log" 2>&1 &
+  preload_check=$!
+fi
 # The scrape token of /mlops/metrics (README, Metrics and alerts): MLOPS_METRICS_TOKEN as given, else one generated
 # once into .airflow/metrics-token (mode 600, git-ignored) and exported to the API server.
 if [ -n "${MLOPS_METRICS_TOKEN:-}" ]; then
@@ -152,6 +161,10 @@ if grep -q "^energy	" <<<"$PIPELINES"; then
   "$BIN/python" -m include.mlops.cli --pipeline energy load-history | tail -n 1
 fi
 
+if [ -n "$preload_check" ] && ! wait "$preload_check"; then
+  cat "$ROOT/logs/forkserver-preload-check.log" >&2
+  echo "fix scripts/local-executor.env (or LOCAL_EXECUTOR_STOCK=1 make run)" >&2; exit 1
+fi
 echo "==> Airflow standalone on :$AIRFLOW_PORT (logs/airflow.log)"
 setsid "$BIN/airflow" standalone >"$ROOT/logs/airflow.log" 2>&1 &
 pids+=($!)
