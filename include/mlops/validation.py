@@ -251,71 +251,202 @@ def derive_suite(
     return {"name": name, "meta": meta, "expectations": exps}
 
 
+# How ``validate_frame`` splits a suite (see its docstring). Expectations of these types read only the
+# table's length, or only its columns (names, order, dtypes), never a value.
+_ROW_COUNT = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+_SCHEMA = frozenset(
+    {
+        "expect_table_columns_to_match_set",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_column_count_to_be_between",
+        "expect_table_column_count_to_equal",
+        "expect_column_to_exist",
+    }
+)
+_COLUMN_KWARGS = ("column", "column_A", "column_B")
+GroupKey = str | tuple[str, ...]  # "rows", "schema", "all", or the columns an expectation reads
+
+
+def _group_of(expectation: dict[str, Any], columns: list[str]) -> GroupKey:
+    """Which slice of the batch an expectation needs to give the verdict it gives on the whole batch."""
+    kind, kwargs = expectation["type"], expectation.get("kwargs") or {}
+    if kind in _ROW_COUNT:
+        return "rows"
+    if kind in _SCHEMA:
+        return "schema"
+    if kwargs.get("row_condition"):  # a condition may name any column
+        return "all"
+    needed = [kwargs[k] for k in _COLUMN_KWARGS if isinstance(kwargs.get(k), str)]
+    if isinstance(kwargs.get("column_list"), list):
+        needed += [c for c in kwargs["column_list"] if isinstance(c, str)]
+    if not needed:  # a table-level expectation we do not know: it gets the whole batch
+        return "all"
+    if any(c not in columns for c in needed):  # GX reports the missing column the same on any frame
+        return "schema"
+    return tuple(dict.fromkeys(needed))
+
+
+class ColumnSource:
+    """What ``validate_frame`` reads a batch through: its columns, its length, an empty frame with its
+    schema, and the frame of some of its columns. This one wraps a DataFrame in memory."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.columns = [str(c) for c in frame.columns]
+        self.rows = len(frame)
+
+    def schema(self) -> pd.DataFrame:
+        return self.frame.iloc[0:0]
+
+    def read(self, columns: list[str] | None) -> pd.DataFrame:
+        return self.frame if columns is None else self.frame[columns]
+
+
+class _NoBatchFingerprint:
+    """GX 1.x md5-hashes every pandas batch below 1 GB (``pd.util.hash_pandas_object`` over all columns,
+    string columns included) only to put a ``pandas_data_fingerprint`` in the batch markers, once per
+    ``get_batch`` and again per ``validate``: 1.8 s per pass at 1M rows, more than the checks themselves.
+    Nothing here reads that marker (the lake records its own content hash), so it is switched off while
+    we validate and restored after."""
+
+    def __enter__(self) -> None:
+        from great_expectations.execution_engine import pandas_execution_engine as engine
+
+        self.engine, self.before = engine, getattr(engine, "HASH_THRESHOLD", None)
+        if self.before is not None:
+            engine.HASH_THRESHOLD = 0  # hashed only when the frame's memory_usage() is below it: never
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is not None:
+            self.engine.HASH_THRESHOLD = self.before
+
+
+class _Gx:
+    """One ephemeral GX context and pandas batch definition, reused for every slice of a batch."""
+
+    def __init__(self) -> None:
+        import logging
+
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        # keep task logs and the console readable; GX sets one of its modules to INFO explicitly, which logs
+        # "Created temporary directory ... for ephemeral docs site" for every context
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = context.data_sources.add_pandas("lake").add_dataframe_asset("batch")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+
+    def validate(
+        self, frame: pd.DataFrame, name: str, expectations: dict[int, dict[str, Any]], result_format: Any
+    ) -> dict[int, Any]:
+        """GX's result of each of ``expectations`` (by its index in the suite) on ``frame``."""
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        suite = ExpectationSuite(
+            name=name,
+            expectations=[
+                {"type": e["type"], "kwargs": e.get("kwargs", {}), "meta": {**(e.get("meta") or {}), _SLOT: i}}
+                for i, e in expectations.items()
+            ],
+        )
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        results = batch.validate(suite, result_format=result_format).results
+        return {int(r.expectation_config.meta[_SLOT]): r for r in results if r.expectation_config is not None}
+
+
+_SLOT = "_mlops_index"  # GX returns results in its own order (errors first): each carries its index in meta
+DETAILS = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+
+
 def validate_frame(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationSummary:
     """Run ``suite`` against ``frame`` and summarise what failed."""
-    import logging
+    return validate_source(ColumnSource(frame), suite)
 
-    import great_expectations as gx
-    from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # keep task logs and the console readable; GX sets one of its modules to INFO explicitly, which logs
-    # "Created temporary directory ... for ephemeral docs site" for every context
-    for name in ("great_expectations", "great_expectations.data_context.types.base"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    asset = context.data_sources.add_pandas("lake").add_dataframe_asset("batch")
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-    gx_suite = ExpectationSuite(
-        name=suite["name"],
-        expectations=[
-            {"type": e["type"], "kwargs": e.get("kwargs", {}), "meta": e.get("meta")} for e in suite["expectations"]
-        ],
-    )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    # A passing batch (the common case) needs only the verdicts; the row counts and samples are worth a
-    # second, slower pass only when something failed.
-    result = batch.validate(gx_suite, result_format="BOOLEAN_ONLY")
-    if not result.success:
-        result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
-    failed: list[FailedExpectation] = []
-    for r in result.results:
-        if r.success:
-            continue
-        cfg = r.expectation_config
-        if cfg is None:  # GX always sets it on a suite's results; the type allows None
-            continue
-        res = r.result or {}
-        info = r.exception_info or {}
-        error = None
-        if info.get("raised_exception"):
-            error = str(info.get("exception_message", "")).splitlines()[0][:300] or "exception"
-        else:  # GX 1.x nests exception info per metric
-            for value in info.values() if isinstance(info, dict) else []:
-                if isinstance(value, dict) and value.get("raised_exception"):
-                    error = str(value.get("exception_message", "")).splitlines()[0][:300]
-                    break
-        kwargs = cfg.kwargs
-        allowed = kwargs.get("value_set")
-        if allowed is None and ("min_value" in kwargs or "max_value" in kwargs):
-            allowed = [kwargs.get("min_value"), kwargs.get("max_value")]
-        failed.append(
-            FailedExpectation(
-                expectation=cfg.type,
-                column=cfg.kwargs.get("column"),
-                unexpected_count=res.get("unexpected_count"),
-                unexpected_percent=json_safe(res.get("unexpected_percent")),
-                observed=json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
-                sample=[json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
-                error=error,
-                allowed=json_safe(list(allowed)) if allowed is not None else None,
-            )
-        )
+def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSummary:
+    """Run ``suite`` against the batch ``source`` reads, with GX computing every verdict.
+
+    GX runs each expectation on the slice of the batch it reads, never on a frame it does not need:
+    an expectation on one column (or a pair, or a list) gets a frame of just those columns, so GX's
+    per-expectation null filter copies that column, not the whole table; row-count checks get a frame of
+    the batch's length with no columns; schema checks (and any expectation on a column the batch lacks,
+    which GX reports as missing on any frame) get the empty frame with the batch's columns and dtypes; an
+    expectation with a ``row_condition`` or of a table-level type not known here gets the whole batch. The
+    verdicts and details are those of one GX run on the whole batch (tests/unit/test_validation_fast.py
+    compares them fault by fault). Each slice is read when it is validated and dropped after, so a
+    source that reads columns from a file holds one slice at a time. The passing path asks GX only for
+    booleans; the expectations that failed are run again, alone, for their counts and samples."""
+    import pandas as pd
+
+    expectations = list(suite["expectations"])
+    groups: dict[GroupKey, list[int]] = {}
+    for i, e in enumerate(expectations):
+        groups.setdefault(_group_of(e, source.columns), []).append(i)
+    gx = _Gx()
+    results: dict[int, Any] = {}
+    with _NoBatchFingerprint():
+        for key, indexes in groups.items():
+            if key == "rows":
+                frame = pd.DataFrame(index=pd.RangeIndex(source.rows))
+            elif key == "schema":
+                frame = source.schema()
+            else:
+                frame = source.read(None if key == "all" else list(key))
+            verdicts = gx.validate(frame, suite["name"], {i: expectations[i] for i in indexes}, "BOOLEAN_ONLY")
+            results.update(verdicts)
+            failing = {i: expectations[i] for i in indexes if not verdicts[i].success}
+            if failing:
+                results.update(gx.validate(frame, suite["name"], failing, DETAILS))
+            del frame
+    # in GX's order for one run: the expectations that raised first, then the others, each in suite order
+    ordered = sorted(range(len(expectations)), key=lambda i: (not _raised(results[i]), i))
     return ValidationSummary(
         suite=suite["name"],
-        success=bool(result.success),
-        rows=len(frame),
-        evaluated=len(result.results),
-        failed=failed,
+        success=all(results[i].success for i in ordered),
+        rows=source.rows,
+        evaluated=len(ordered),
+        failed=[f for f in (_failed(results[i]) for i in ordered) if f is not None],
+    )
+
+
+def _raised(r: Any) -> bool:
+    return _error(r) is not None
+
+
+def _error(r: Any) -> str | None:
+    """The first line of the exception an expectation raised, if it raised."""
+    info = r.exception_info or {}
+    if info.get("raised_exception"):
+        return str(info.get("exception_message", "")).splitlines()[0][:300] or "exception"
+    for value in info.values() if isinstance(info, dict) else []:  # GX 1.x nests exception info per metric
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message", "")).splitlines()[0][:300]
+    return None
+
+
+def _failed(r: Any) -> FailedExpectation | None:
+    """The summary of one GX result; None when it passed."""
+    if r.success:
+        return None
+    cfg = r.expectation_config
+    if cfg is None:  # GX always sets it on a suite's results; the type allows None
+        return None
+    res = r.result or {}
+    error = _error(r)
+    kwargs = cfg.kwargs
+    allowed = kwargs.get("value_set")
+    if allowed is None and ("min_value" in kwargs or "max_value" in kwargs):
+        allowed = [kwargs.get("min_value"), kwargs.get("max_value")]
+    return FailedExpectation(
+        expectation=cfg.type,
+        column=cfg.kwargs.get("column"),
+        unexpected_count=res.get("unexpected_count"),
+        unexpected_percent=json_safe(res.get("unexpected_percent")),
+        observed=json_safe((res.get("details") or {}).get("mismatched") or res.get("observed_value")),
+        sample=[json_safe(v) for v in (res.get("partial_unexpected_list") or [])[:10]],
+        error=error,
+        allowed=json_safe(list(allowed)) if allowed is not None else None,
     )
