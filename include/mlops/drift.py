@@ -76,34 +76,76 @@ def read_sampled(
 ) -> tuple[pd.DataFrame, list[str], int]:
     """A seeded sample of at most about ``cap`` rows of the curated ``days``, read one partition at a time.
 
-    Only ``columns`` are decoded, and each partition is sampled as soon as it is read (the same
-    fraction everywhere, from the row counts in the Parquet footers), so memory holds one partition
-    and the sample, never the whole window. ``stratify`` not among ``columns`` is read too where the
-    partition has it (with late labels the curated batch has no target), used, and dropped.
-    Returns (sample, days read, rows in those days).
+    Only ``columns`` are decoded, and each partition is sampled as it is read (the same fraction everywhere,
+    from the row counts in the Parquet footers, read first one file at a time), so memory holds one compressed
+    file, one record batch and the sample, whatever the day's rows: the rows to keep are drawn from the
+    ``stratify`` column alone, then only those rows of the other columns are kept, batch by batch.
+    ``stratify`` not among ``columns`` is read too where the partition has it (with late labels the curated
+    batch has no target), used, and dropped. Returns (sample, days read, rows in those days).
     """
-    import io
-
     import pandas as pd
-    import pyarrow.parquet as pq
 
     available = set(lake.list_partitions("curated", dataset))
     present = [d for d in days if d in available]
     if not present:
         raise InsufficientData(f"none of the days {days[0]}..{days[-1]} is curated")
-    blobs = {d: lake.read_partition_bytes("curated", dataset, d) for d in present}  # compressed: small
-    files = {d: pq.ParquetFile(io.BytesIO(b)) for d, b in blobs.items()}
-    rows = {d: f.metadata.num_rows for d, f in files.items()}
+    rows = {d: _parquet(lake.read_partition_bytes("curated", dataset, d)).metadata.num_rows for d in present}
     total = sum(rows.values())
     fraction = min(1.0, cap / total) if total else 1.0
     parts = []
     for i, d in enumerate(present):
-        extra = [stratify] if stratify and stratify not in columns and stratify in files[d].schema_arrow.names else []
-        frame = pd.read_parquet(io.BytesIO(blobs.pop(d)), columns=columns + extra)
-        part = sample_fraction(frame, fraction, seed + i, stratify)
-        parts.append(part.drop(columns=extra) if extra else part)
-        del frame
+        pf = _parquet(lake.read_partition_bytes("curated", dataset, d))
+        strata = stratify if stratify and stratify in pf.schema_arrow.names else None
+        positions = _sample_positions(pf, rows[d], fraction, seed + i, strata)
+        parts.append(_read_rows(pf, columns, positions))
+        del pf
     return pd.concat(parts, ignore_index=True), present, total
+
+
+def _parquet(data: bytes) -> Any:
+    import io
+
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(io.BytesIO(data))
+
+
+def _sample_positions(pf: Any, rows: int, fraction: float, seed: int, stratify: str | None) -> Any:
+    """Row positions ``sample_fraction`` draws from the partition (in its order), reading only ``stratify``;
+    None: every row."""
+    import pandas as pd
+
+    if fraction >= 1:
+        return None
+    if stratify is not None:
+        key = pf.read(columns=[stratify]).to_pandas()
+    else:
+        key = pd.DataFrame(index=pd.RangeIndex(rows))
+    return sample_fraction(key, fraction, seed, stratify).index.to_numpy()
+
+
+def _read_rows(pf: Any, columns: list[str], positions: Any, batch_rows: int = 65_536) -> pd.DataFrame:
+    """``columns`` of the rows at ``positions`` (in that order; None: every row), decoding a batch at a time."""
+    import numpy as np
+    import pyarrow as pa
+
+    if positions is None:
+        return pf.read(columns=columns).to_pandas()
+    order = np.argsort(positions, kind="stable")
+    wanted = positions[order]
+    pieces, start = [], 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        end = start + batch.num_rows
+        lo, hi = np.searchsorted(wanted, [start, end])
+        if hi > lo:
+            pieces.append(batch.take(pa.array(wanted[lo:hi] - start)))
+        start = end
+    if not pieces:
+        return pf.schema_arrow.empty_table().select(columns).to_pandas()
+    frame = pa.Table.from_batches(pieces).to_pandas()
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return frame.iloc[inverse].reset_index(drop=True)
 
 
 # -- drift ------------------------------------------------------------------------------------
