@@ -2,16 +2,20 @@
 
 Airflow side: a temporary AIRFLOW_HOME, a PostgreSQL metadata database of its own (created here, dropped at the
 end), ``airflow db migrate``, the pool ``mlops_promotion``, then api-server (the Execution API the task processes
-talk to), scheduler (LocalExecutor: one process per task, as in production) and dag-processor as subprocesses.
+talk to), scheduler (LocalExecutor: one process per task, with make run's settings from scripts/local-executor.env
+unless --stock; or CeleryExecutor and one Celery worker with --executor celery) and dag-processor as subprocesses.
 After one warm-up run (fails at once on an empty window; a fresh api-server answers its first Execution API call
 3-5 s late), the run is triggered over REST with ``logical_date: null`` and timed from its creation
 (``dag_run.queued_at``) to its end (``dag_run.end_date``). Per task: the duration from the metadata DB vs the
 "work" figure of the task's ``OUTCOME ... [work X s, peak RSS Y MB]`` log line; import/startup time = duration -
 work. Work starts at the operator's START line, so the heavy imports the library does lazily count as work.
 
-Plain side: the library functions the four operators call (``window.check_window``, ``training.train_on_check``,
-``registry.evaluate_and_record``, ``registry.promote_evaluated``), in one fresh Python process, timed from its
-start (interpreter and imports included) to its exit.
+Plain side: the library functions the DAG's operators call (``window.check_window``, ``candidates.expand_candidates``
++ ``validation_split`` + ``training.open_parent_run``, ``training.train_candidate`` for each candidate one after the
+other, ``training.train_best``, ``registry.evaluate_and_record`` + ``card.record_card``, ``approval.wait_reason``,
+``shadow.promote_or_shadow``), in one fresh Python process, timed from its start (interpreter and imports
+included) to its exit. The shipped config's 3 candidates: the scheduler runs the mapped ``train_candidate`` tasks
+side by side (parallelism 4 on 2 cores), the plain process one after the other.
 
 Both sides: the same lake (simulator days ingested through the library's ``ingest_day``: ~``rows`` rows in the
 28-day window), each its own fresh MLflow tracking server (SQLite store, local artifacts) seeded with the same
@@ -24,7 +28,8 @@ and is very sensitive to other load on a 2-core machine: look at ``pipeline_runs
     python scripts/bench_pipeline.py --rows 200000 --repeat 1 --keep  # keep the work folder (logs) for a look
     python scripts/bench_pipeline.py --lake /tmp/lake-1m  # reuse a seeded lake between invocations
     python scripts/bench_pipeline.py --set scheduler.scheduler_idle_sleep_time=0.25
-    python scripts/bench_pipeline.py --set core.mp_start_method=forkserver --set core.mp_forkserver_preload=PRELOAD
+    python scripts/bench_pipeline.py --stock              # Airflow's LocalExecutor defaults, not make run's
+    python scripts/bench_pipeline.py --executor celery    # the Celery stack: pipeline_overhead_ratio_celery
 
 A benchmark, not a test: nothing here asserts a time. Only the standard library is imported at module level.
 """
@@ -52,7 +57,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-TASKS = ("check_training_window", "train_challenger", "evaluate_challenger", "approve_promotion", "promote_challenger")
+TASKS = (  # train_and_promote's tasks in order; train_candidate is mapped (one task per candidate, side by side)
+    "check_training_window",
+    "plan_candidates",
+    "train_candidate",
+    "train_challenger",
+    "evaluate_challenger",
+    "approve_promotion",  # skipped: promotion.approval never
+    "promote_challenger",
+)
 WINDOW_END = dt.date(2026, 3, 2)  # a Monday; the window is the 28 days before it (config training.window_days)
 CHAMPION_TRAIN_DAYS = 2  # the seeded champion: trained on the 2 days before the last day before the holdout
 START_TIMEOUT = 300
@@ -86,15 +99,20 @@ AIRFLOW_SETTINGS = {
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
     "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
 }
-# Everything else is Airflow's default: the figure is for a stock LocalExecutor. Measured alternatives (both are
-# settings a production LocalExecutor deployment can use), reproducible with --set:
+# LocalExecutor: by default the settings `make run` uses (scripts/local-executor.env: the scheduler's workers come
+# from a forkserver that preloaded the heavy libraries, so task processes inherit them instead of importing them
+# again); --stock measures Airflow's defaults (workers forked from the scheduler, every task imports its libraries).
+# Everything else is Airflow's default. Another measured alternative, reproducible with --set:
 #   scheduler.scheduler_idle_sleep_time=0.25   downstream tasks start ~0.5 s sooner each; idle CPU 1.6 -> 4.2 s/min
-#   core.mp_start_method=forkserver and core.mp_forkserver_preload=<PRELOAD>   task processes inherit the heavy
-#       libraries instead of importing them again: the per-task import cost (~5 s per run) disappears
-PRELOAD = (
-    "airflow,airflow.executors.local_executor,airflow.sdk.execution_time.supervisor,"
-    "airflow.sdk.execution_time.task_runner,pandas,pyarrow.parquet,sklearn.ensemble,mlflow.sklearn,skops.io,"
-    "great_expectations"
+# CeleryExecutor (--executor celery): the integration suite's broker (its own Redis DB) and a result backend in the
+# benchmark's database; one worker with concurrency 4 (as parallelism). --celery-preload starts that worker from a
+# Python that imported the same libraries first, so its prefork pool (and every task forked from it) inherits them.
+sys.path.insert(0, str(ROOT / "scripts"))
+from forkserver_preload import preload_modules, read_settings  # noqa: E402 (standard library only)
+
+CELERY_WORKER_PRELOADED = (
+    "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1].split(',')]; "
+    "sys.argv = ['airflow', *sys.argv[2:]]; from airflow.__main__ import main; sys.exit(main())"
 )
 
 
@@ -235,7 +253,8 @@ for uri in sys.argv[4:]:
 
 # -- the plain side -----------------------------------------------------------------------------------------------
 def _plain_child(spec: dict[str, Any]) -> None:
-    """What the four operators call, in order, in this one process (run as a fresh interpreter)."""
+    """What the DAG's operators call, in order, in this one process (run as a fresh interpreter): the candidates
+    one after the other where the scheduler runs the mapped ``train_candidate`` tasks side by side."""
     import resource
 
     steps: dict[str, float] = {}
@@ -243,18 +262,23 @@ def _plain_child(spec: dict[str, Any]) -> None:
     # The heavy modules the library calls below import lazily, imported up front only so that the steps
     # below time work alone; the total is the same either way.
     import great_expectations  # noqa: F401
+    import matplotlib.figure  # noqa: F401
     import mlflow.sklearn  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import skops.io  # noqa: F401
 
+    from include.mlops.approval import wait_reason
+    from include.mlops.candidates import expand_candidates, validation_split
+    from include.mlops.card import record_card
     from include.mlops.config import load_config
     from include.mlops.exceptions import PromotionRejected
     from include.mlops.lake import Lake
-    from include.mlops.registry import evaluate_and_record, promote_evaluated
-    from include.mlops.training import train_on_check
-    from include.mlops.window import check_window, resolve_window
+    from include.mlops.registry import evaluate_and_record
+    from include.mlops.shadow import promote_or_shadow
+    from include.mlops.training import open_parent_run, train_best, train_candidate
+    from include.mlops.window import check_window, resolve_window, window_from_check
 
     cfg = load_config(spec["config"])
     lake = Lake.at(cfg.lake_root)
@@ -262,12 +286,15 @@ def _plain_child(spec: dict[str, Any]) -> None:
     run_key = f"{DAG_ID}/{spec['run_name']}"
     steps["import_s"] = time.perf_counter() - t
 
+    def tags(task_id: str) -> dict[str, str]:  # runtime.airflow_tags
+        return {"dag_id": DAG_ID, "run_id": spec["run_name"], "logical_date": "none", "task_id": task_id}
+
     # check_training_window
     t = time.perf_counter()
     check = check_window(lake, cfg, window).as_dict()
     steps["check_training_window"] = time.perf_counter() - t
 
-    # train_challenger (MlflowHook.client() does exactly this)
+    # plan_candidates (MlflowHook.client() does exactly this)
     t = time.perf_counter()
     import mlflow
     from mlflow import MlflowClient
@@ -276,26 +303,59 @@ def _plain_child(spec: dict[str, Any]) -> None:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    tags = {
-        "dag_id": DAG_ID,
-        "run_id": spec["run_name"],
-        "logical_date": "none",
-        "task_id": "train_challenger",
-        "trigger_reason": "bench_pipeline",
-    }
-    result = train_on_check(client, uri, cfg, lake, check, run_key, tags)
+    specs = expand_candidates(cfg.model)
+    split = parent = None
+    if len(specs) > 1:
+        checked = window_from_check(check)
+        split = validation_split(
+            list(check["partitions"]), checked.holdout_start.isoformat(), cfg.training.validation_days
+        )
+        parent = open_parent_run(client, cfg, checked, run_key, tags("plan_candidates"), specs, split)
+    steps["plan_candidates"] = time.perf_counter() - t
+
+    # train_candidate (mapped: one task per candidate; here one after the other)
+    t = time.perf_counter()
+    results = [
+        train_candidate(client, cfg, lake, check, s, split, parent, run_key, tags("train_candidate")).as_dict()
+        for s in specs
+    ]
+    steps["train_candidate"] = time.perf_counter() - t
+
+    # train_challenger
+    t = time.perf_counter()
+    result = train_best(
+        client,
+        uri,
+        cfg,
+        lake,
+        check,
+        specs,
+        results,
+        parent,
+        run_key,
+        tags("train_challenger") | {"trigger_reason": "bench_pipeline"},
+    )
     steps["train_challenger"] = time.perf_counter() - t
 
-    # evaluate_challenger
+    # evaluate_challenger (with its evaluation card)
     t = time.perf_counter()
     trigger = {"run_key": run_key, "reason": "bench_pipeline"}
-    evaluation = evaluate_and_record(client, lake, cfg, check, result.version, trigger).summary()
+    record = evaluate_and_record(client, lake, cfg, check, result.version, trigger)
+    record_card(client, lake, cfg, check, record)
+    evaluation = record.summary()
     steps["evaluate_challenger"] = time.perf_counter() - t
+
+    # approve_promotion (promotion.approval never: skipped)
+    t = time.perf_counter()
+    wait, _ = wait_reason(cfg, evaluation, dry_run=False, triggered_by_drift=False)
+    if wait:
+        raise SystemExit("bench_pipeline: the config asks for a human approval (promotion.approval): set it to never")
+    steps["approve_promotion"] = time.perf_counter() - t
 
     # promote_challenger
     t = time.perf_counter()
     try:
-        promote_evaluated(client, evaluation, actor=run_key)
+        promote_or_shadow(client, cfg, evaluation, actor=run_key)
         promoted = True
     except PromotionRejected:
         promoted = False
@@ -308,6 +368,7 @@ def _plain_child(spec: dict[str, Any]) -> None:
                 "steps": steps,
                 "peak_mb": peak,
                 "version": result.version,
+                "candidates": len(specs),
                 "promoted": promoted,
                 "champion_before": evaluation["champion_version"],
                 "reason": evaluation["reason"],
@@ -358,9 +419,11 @@ def run_plain(work: Path, config: Path, tracking_uri: str, run_name: str) -> dic
 
 
 # -- the Airflow side ---------------------------------------------------------------------------------------------
-def _task_logs(home: Path, run_id: str, task_id: str, try_number: int) -> dict[str, Any]:
+def _task_logs(home: Path, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> dict[str, Any]:
     """The OUTCOME line of the task's last try: work seconds and peak RSS."""
     folder = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index >= 0:
+        folder = folder / f"map_index={map_index}"
     path = folder / f"attempt={try_number}.log"
     if not path.exists():
         found = sorted(folder.glob("attempt=*.log"))
@@ -391,6 +454,39 @@ def _task_logs(home: Path, run_id: str, task_id: str, try_number: int) -> dict[s
     return out
 
 
+def _ti_entry(home: Path, run_id: str, row: tuple, previous_end: dt.datetime) -> dict[str, Any]:
+    """One task instance (a row of ``run_airflow``'s query): its times from the metadata DB and its log's figures."""
+    task_id, map_index, ti_state, tries, scheduled, queued, t_start, t_end = row
+    entry: dict[str, Any] = {"map_index": map_index, "state": ti_state, "tries": tries}
+    if not (t_start and t_end):
+        return entry
+    duration = (t_end - t_start).total_seconds()
+    logs = _task_logs(home, run_id, task_id, tries, map_index)
+    entry |= {
+        "start": t_start,
+        "end": t_end,
+        "duration_s": round(duration, 2),
+        "work_s": logs.get("work_s"),
+        "peak_mb": logs.get("peak_mb"),
+        "import_s": round(duration - logs["work_s"], 2) if "work_s" in logs else None,
+        # from the upstream task's end (or the run's start) to this task process starting
+        "start_latency_s": round((t_start - previous_end).total_seconds(), 2),
+        "scheduled_after_s": round((scheduled - previous_end).total_seconds(), 2) if scheduled else None,
+        "queued_after_s": round((queued - previous_end).total_seconds(), 2) if queued else None,
+        "outcome": logs.get("outcome"),
+        "log_lines": logs.get("lines"),
+        "log_warning_lines": logs.get("warning_lines"),
+    }
+    if {"first_ts", "start_ts", "outcome_ts"} <= logs.keys():
+        entry["startup_split_s"] = {  # import_s, split by the task log's timestamps
+            "process_start": round((logs["first_ts"] - t_start).total_seconds(), 2),  # fork to first log line
+            "parse_to_start": round((logs["start_ts"] - logs["first_ts"]).total_seconds(), 2),  # DAG parse,
+            # template rendering, config, imports before the operator's START line
+            "after_outcome": round((t_end - logs["outcome_ts"]).total_seconds(), 2),  # XCom push, state
+        }
+    return entry
+
+
 def _trigger_and_wait(api_url: str, conf: dict[str, Any]) -> tuple[str, str]:
     import requests
 
@@ -417,42 +513,37 @@ def run_airflow(home: Path, api_url: str, db: str, cpu_roots: dict[str, int]) ->
         "SELECT queued_at, start_date, end_date FROM dag_run WHERE run_id = %s", (run_id,), dbname=db
     )
     rows = _pg(
-        "SELECT task_id, state, try_number, scheduled_dttm, queued_dttm, start_date, end_date FROM "
-        "task_instance WHERE run_id = %s",
+        "SELECT task_id, map_index, state, try_number, scheduled_dttm, queued_dttm, start_date, end_date FROM "
+        "task_instance WHERE run_id = %s ORDER BY map_index",
         (run_id,),
         dbname=db,
     )
-    tis = {row[0]: row for row in rows}
     tasks: dict[str, Any] = {}
     previous_end = started
     for task_id in TASKS:
-        _, ti_state, tries, scheduled, queued, t_start, t_end = tis[task_id]
-        entry: dict[str, Any] = {"state": ti_state, "tries": tries}
-        if t_start and t_end:
-            duration = (t_end - t_start).total_seconds()
-            logs = _task_logs(home, run_id, task_id, tries)
-            entry |= {
-                "duration_s": round(duration, 2),
-                "work_s": logs.get("work_s"),
-                "peak_mb": logs.get("peak_mb"),
-                "import_s": round(duration - logs["work_s"], 2) if "work_s" in logs else None,
-                # from the upstream task's end (or the run's start) to this task process starting
-                "start_latency_s": round((t_start - previous_end).total_seconds(), 2),
-                "scheduled_after_s": round((scheduled - previous_end).total_seconds(), 2) if scheduled else None,
-                "queued_after_s": round((queued - previous_end).total_seconds(), 2) if queued else None,
-                "outcome": logs.get("outcome"),
-                "log_lines": logs.get("lines"),
-                "log_warning_lines": logs.get("warning_lines"),
-            }
-            if {"first_ts", "start_ts", "outcome_ts"} <= logs.keys():
-                entry["startup_split_s"] = {  # import_s, split by the task log's timestamps
-                    "process_start": round((logs["first_ts"] - t_start).total_seconds(), 2),  # fork to first log line
-                    "parse_to_start": round((logs["start_ts"] - logs["first_ts"]).total_seconds(), 2),  # DAG parse,
-                    # template rendering, config, imports before the operator's START line
-                    "after_outcome": round((t_end - logs["outcome_ts"]).total_seconds(), 2),  # XCom push, state
+        tis = [_ti_entry(home, run_id, row, previous_end) for row in rows if row[0] == task_id]
+        if not tis:
+            tasks[task_id] = {"state": "missing"}
+            continue
+        if len(tis) == 1 and tis[0]["map_index"] < 0:
+            entry = tis[0]
+        else:  # mapped: the span from the first start to the last end; work and import summed over the tasks
+            timed = [ti for ti in tis if "start" in ti]
+            entry = {"state": ",".join(sorted({ti["state"] for ti in tis})), "mapped": len(tis)}
+            if timed:
+                works = [ti["work_s"] for ti in timed if ti.get("work_s") is not None]
+                entry |= {
+                    "start": min(ti["start"] for ti in timed),
+                    "end": max(ti["end"] for ti in timed),
+                    "work_s": round(sum(works), 2) if works else None,
+                    "import_s": round(sum(ti["import_s"] for ti in timed if ti.get("import_s") is not None), 2),
+                    "peak_mb": max((ti["peak_mb"] for ti in timed if ti.get("peak_mb") is not None), default=None),
+                    "start_latency_s": min(ti["start_latency_s"] for ti in timed),
+                    "map": {ti["map_index"]: {k: v for k, v in ti.items() if k not in ("start", "end")} for ti in tis},
                 }
-            previous_end = t_end
-        tasks[task_id] = entry
+                entry["duration_s"] = round((entry["end"] - entry["start"]).total_seconds(), 2)
+        previous_end = entry.get("end", previous_end)
+        tasks[task_id] = {k: v for k, v in entry.items() if k not in ("start", "end")}
     total = (ended - queued_at).total_seconds()
     return {
         "run_id": run_id,
@@ -475,8 +566,21 @@ def bench_pipeline(
     keep: bool = False,
     settings: dict[str, str] | None = None,
     lake_dir: str | None = None,
+    stock: bool = False,
+    executor: str = "local",
+    celery_preload: bool = False,
 ) -> dict:
-    """Run both sides and return the figures (see the module docstring). ``settings``: extra AIRFLOW__* env."""
+    """Run both sides and return the figures (see the module docstring). ``settings``: extra AIRFLOW__* env;
+    ``stock``: Airflow's LocalExecutor defaults instead of make run's (scripts/local-executor.env); ``executor``
+    ``celery``: the Celery stack, figures under ``pipeline_celery`` and ``pipeline_overhead_ratio_celery``."""
+    if executor not in ("local", "celery"):
+        raise ValueError(f"executor: local or celery, got {executor!r}")
+    celery = executor == "celery"
+    if celery:
+        import tests.integration.conftest as it  # its own Redis DB (claimed on import), flushed at the end
+
+        it._flush_redis()
+    settings = {**({} if stock or celery else read_settings()), **(settings or {})}
     t_bench = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     home = work / "airflow"
@@ -504,7 +608,7 @@ def bench_pipeline(
             **service_env(
                 ROOT,
                 home,
-                executor="LocalExecutor",
+                executor="CeleryExecutor" if celery else "LocalExecutor",
                 api_port=ports["api"],
                 log_port=ports["logs"],
                 db_uri=f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{db}",
@@ -512,8 +616,11 @@ def bench_pipeline(
             "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": mlflow_urls["af"]}),
             "MLOPS_CONFIG": str(config),
             **AIRFLOW_SETTINGS,
-            **(settings or {}),
+            **settings,
         }
+        if celery:
+            af_env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{it.REDIS_HOST}:{it.REDIS_PORT}/{it.REDIS_DB}"
+            af_env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{db}"
         # setup, in parallel: metadata DB, two MLflow servers, the lake
         procs.start("migrate", ["airflow", "db", "migrate"], af_env)
         for side in ("af", "plain"):
@@ -561,7 +668,22 @@ def bench_pipeline(
         procs.start("api-server", ["airflow", "api-server", "--port", str(ports["api"]), "--host", "127.0.0.1"], af_env)
         procs.start("scheduler", ["airflow", "scheduler"], af_env)
         procs.start("dag-processor", ["airflow", "dag-processor"], af_env)
+        worker = ["celery", "worker", "--concurrency", "4", "--celery-hostname", f"{db}@%h"]
+        if celery and celery_preload:
+            procs.start(
+                "celery-worker", [PYTHON, "-c", CELERY_WORKER_PRELOADED, ",".join(preload_modules()), *worker], af_env
+            )
+        elif celery:
+            procs.start("celery-worker", ["airflow", *worker], af_env)
         procs.finish("seed_champion", 1800)
+        if celery:
+            procs.wait_for(
+                "celery worker",
+                lambda: " ready." in procs.logs["celery-worker"].read_text(errors="replace"),
+                START_TIMEOUT,
+                0.5,
+                failed_only=True,
+            )
 
         def dag_ready() -> bool:
             import requests
@@ -586,7 +708,9 @@ def bench_pipeline(
         t = time.perf_counter()
         _, warm_state = _trigger_and_wait(api_url, {"window_end": "2020-01-06", "reason": "bench_pipeline warm-up"})
         warmup = {"s": round(time.perf_counter() - t, 2), "state": warm_state}
-        airflow_side = ("api-server", "scheduler", "dag-processor")
+        airflow_side: tuple[str, ...] = ("api-server", "scheduler", "dag-processor")
+        if celery:
+            airflow_side += ("celery-worker",)
         cpu_roots = {n: procs.procs[n].pid for n in airflow_side}  # the scheduler's tree holds the task processes
         idle0 = tree_cpu(list(cpu_roots.values()))
         time.sleep(IDLE_SAMPLE_S)  # what the idle components cost (scheduler loop, DAG re-parsing)
@@ -686,17 +810,23 @@ def bench_pipeline(
                     "champion_before": plain["champion_before"],
                     "reason": plain["reason"],
                 },
-                "pipeline_settings": {
-                    k: v for k, v in af_env.items() if k in AIRFLOW_SETTINGS or k in (settings or {})
-                },
+                "pipeline_settings": {k: v for k, v in af_env.items() if k in AIRFLOW_SETTINGS or k in settings},
+                "pipeline_executor": af_env["AIRFLOW__CORE__EXECUTOR"]
+                + (" (stock)" if stock else "")
+                + (" (worker preloaded)" if celery and celery_preload else ""),
             }
         )
+        if celery:
+            return {"pipeline_overhead_ratio_celery": figures["pipeline_overhead_ratio"], "pipeline_celery": figures}
         return figures
     finally:
         procs.stop()
         if created_db:
             with contextlib.suppress(Exception):
                 _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        if celery:
+            with contextlib.suppress(Exception):
+                it._flush_redis()
         figures["pipeline_bench_wall_s"] = round(time.perf_counter() - t_bench, 1)
         if keep:
             print(f"work folder kept: {work}", file=sys.stderr)
@@ -717,6 +847,9 @@ def main() -> int:
         metavar="SECTION.KEY=VALUE",
         help="an extra Airflow setting for the benchmark's Airflow, e.g. scheduler.x=1",
     )
+    parser.add_argument("--stock", action="store_true", help="Airflow's LocalExecutor defaults, not make run's")
+    parser.add_argument("--executor", choices=("local", "celery"), default="local", help="the scheduler's executor")
+    parser.add_argument("--celery-preload", action="store_true", help="the Celery worker imports the libraries first")
     parser.add_argument("--plain-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_child:
@@ -725,11 +858,21 @@ def main() -> int:
     settings = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        value = PRELOAD if value == "PRELOAD" else value
         section, _, option = key.partition(".")
         settings[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
     print(
-        json.dumps(bench_pipeline(args.rows, repeat=args.repeat, keep=args.keep, settings=settings, lake_dir=args.lake))
+        json.dumps(
+            bench_pipeline(
+                args.rows,
+                repeat=args.repeat,
+                keep=args.keep,
+                settings=settings,
+                lake_dir=args.lake,
+                stock=args.stock,
+                executor=args.executor,
+                celery_preload=args.celery_preload,
+            )
+        )
     )
     return 0
 
