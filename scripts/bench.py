@@ -387,7 +387,7 @@ def bench_score(rows: int, repeat: int = 1) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="parse,pipelines,drift,gx,ingest,score,pipeline,scaling")
+    parser.add_argument("--only", default="parse,pipelines,drift,gx,ingest,score,pipeline,pipeline_celery,scaling")
     parser.add_argument("--pipeline-repeat", type=int, default=1, help="pairs of pipeline runs (median)")
     parser.add_argument("--score-repeat", type=int, default=1, help="scoring runs on the same seeded lake (median)")
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -407,6 +407,7 @@ def main() -> int:
         "ingest": lambda: bench_ingest(args.rows),
         "score": lambda: bench_score(args.rows, repeat=args.score_repeat),
         "pipeline": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat),
+        "pipeline_celery": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat, executor="celery"),
         "scaling": bench_scaling,  # scripts/bench_scaling.py: 100k/1M/3M rows per day, 28-day windows
     }
     for name, step in steps.items():
@@ -489,6 +490,17 @@ def main() -> int:
         )
     if "scaling" in results:
         rows.extend(table_rows(results["scaling"]))
+    if "pipeline_overhead_ratio_celery" in results:
+        celery = results["pipeline_celery"]
+        rows.append(
+            (
+                "train_and_promote, Celery",
+                f"{celery['pipeline_airflow_s']} s",
+                f"{celery['pipeline_plain_s']} s (one plain process)",
+                f"{results['pipeline_overhead_ratio_celery']}x",
+                "; ".join(f"{t}: {v.get('duration_s')} s" for t, v in celery["pipeline_tasks"].items()),
+            )
+        )
     print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
     for r in rows:
         print(f"{r[0]:<30} {r[1]:>14}  {r[2]:<40} {r[3]:>6}  {r[4]}")
