@@ -13,15 +13,17 @@ from typing import Any
 
 from include.mlops.config import PipelineConfig
 from include.mlops.exceptions import CuratedDayKept, DataValidationFailed
-from include.mlops.lake import DATA_FILE, CorruptPartition, Lake, PartitionInfo
+from include.mlops.lake import DATA_FILE, CorruptPartition, Lake, PartitionInfo, partition_prefix
 from include.mlops.validation import (
     FailedExpectation,
+    ParquetSource,
     ValidationSummary,
     derive_suite,
     label_suite,
     load_suite,
     stale_keys,
     validate_frame,
+    validate_source,
     without_target,
 )
 
@@ -120,12 +122,18 @@ def validate_landed(
     ``requarantine_curated`` says so: it stays in ``curated/`` untouched and ``CuratedDayKept`` says
     why (the suite changed, or the source's batch for the day changed) and how to move it."""
     dataset = cfg.dataset.name
-    frame, landed = lake.read_partition_with_info("landing", dataset, day)
-    summary = validate_frame(frame, suite_for(cfg, lake, storage_client))
+    # the file is decoded a slice at a time (the columns each expectation reads), never as a whole frame,
+    # so a passing day costs about one column's memory whatever its row count; a failing one is read whole
+    # below, to be quarantined as landed
+    data = lake.read_partition_bytes("landing", dataset, day)
+    source = ParquetSource(data, lake.storage.uri(f"{partition_prefix('landing', dataset, day)}/{DATA_FILE}"))
+    summary = validate_source(source, suite_for(cfg, lake, storage_client))
+    del data, source
     report = summary.as_dict() | {"dataset": dataset, "ds": day.isoformat()}
     lake.write_json(lake.report_key("validation", dataset, day, "validation.json"), report)
     if summary.success:
         return summary
+    frame, landed = lake.read_partition_with_info("landing", dataset, day)
     curated = _curated_info(lake, dataset, day)
     if curated is not None and not requarantine_curated:
         if curated.content_hash == landed.content_hash:

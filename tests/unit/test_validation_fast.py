@@ -5,6 +5,7 @@ expectations in the same order with the same counts, samples and errors, for eve
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pandas as pd
@@ -12,8 +13,16 @@ import pytest
 
 from include.mlops.config import DEFAULT_CONFIG_PATH, FAULTS, load_config
 from include.mlops.jsonsafe import json_safe
+from include.mlops.lake import CorruptPartition, frame_to_parquet
 from include.mlops.simulator import generate_day, inject_fault
-from include.mlops.validation import FailedExpectation, ValidationSummary, load_suite, validate_frame
+from include.mlops.validation import (
+    FailedExpectation,
+    ParquetSource,
+    ValidationSummary,
+    load_suite,
+    validate_frame,
+    validate_source,
+)
 
 DAY = dt.date(2026, 3, 4)
 
@@ -101,6 +110,31 @@ def test_fast_path_gives_the_whole_batch_verdict_and_details_for_every_fault(sui
     assert fast.success == whole.success == (fault is None)
     assert [(f.expectation, f.column) for f in fast.failed] == [(f.expectation, f.column) for f in whole.failed]
     assert fast == whole  # counts, percents, samples, errors, observed values, rows, evaluated
+
+
+@pytest.mark.parametrize("fault", [None, *FAULTS])
+def test_parquet_source_gives_the_whole_batch_verdict_and_details_for_every_fault(suite, clean, fault):
+    """What validate_landed runs: the landed file decoded a slice at a time, text columns of uniqueness
+    and set checks as Arrow strings; the same summary as one GX run on the file read as a whole frame."""
+    data = frame_to_parquet(inject_fault(clean, fault) if fault else clean)
+    landed = pd.read_parquet(io.BytesIO(data))  # as Lake.read_partition reads it
+    source = ParquetSource(data, "mem://day")
+    assert source.columns == list(landed.columns) and source.rows == len(landed)
+    assert source.read(None).equals(landed) and (source.schema().dtypes == landed.dtypes).all()
+    assert validate_source(source, suite) == _whole_batch(landed, suite)
+
+
+def test_parquet_source_reports_a_damaged_file_as_a_corrupt_partition(suite, clean):
+    data = frame_to_parquet(clean)
+    with pytest.raises(CorruptPartition, match="mem://day is not readable Parquet"):
+        ParquetSource(data[: len(data) // 2], "mem://day")
+    damaged = data[:20] + bytes(200) + data[220:]  # footer intact, a data page of the first column broken
+    only_amount = {
+        "name": "s",
+        "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}}],
+    }
+    with pytest.raises(CorruptPartition):  # found although no expectation reads that column
+        validate_source(ParquetSource(damaged, "mem://day"), only_amount)
 
 
 def test_fast_path_on_pairs_lists_row_conditions_and_missing_columns():
