@@ -23,6 +23,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from bench_backfill import bench_backfill  # scripts/ is on sys.path when this file runs as a script
 from bench_pipeline import bench_pipeline  # scripts/ is on sys.path when this file runs as a script
 from bench_scaling import bench_scaling, table_rows
 
@@ -407,6 +408,7 @@ def main() -> int:
         "ingest": lambda: bench_ingest(args.rows),
         "score": lambda: bench_score(args.rows, repeat=args.score_repeat),
         "pipeline": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat),
+        "backfill": lambda: bench_backfill(),  # not in the default --only: 60 days take > 15 min
         "pipeline_celery": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat, executor="celery"),
         "scaling": bench_scaling,  # scripts/bench_scaling.py: 100k/1M/3M rows per day, 28-day windows
     }
@@ -499,6 +501,19 @@ def main() -> int:
                 f"{celery['pipeline_plain_s']} s (one plain process)",
                 f"{results['pipeline_overhead_ratio_celery']}x",
                 "; ".join(f"{t}: {v.get('duration_s')} s" for t, v in celery["pipeline_tasks"].items()),
+            )
+        )
+    if "backfill_days_per_min" in results:
+        rows.append(
+            (
+                f"backfill {results['backfill_days']} days, Celery",
+                f"{results['backfill_days_per_min']} days/min",
+                f"{results['backfill_max_active_runs']} active runs, {results['backfill_worker_concurrency']} slots",
+                "",
+                f"ingest + drift {results['backfill_wall_s']} s; failed tasks {results['backfill_failed_tasks']}; "
+                f"curated {results['backfill_curated_days']}, drift summaries {results['backfill_drift_summaries']}; "
+                f"peak MB scheduler {results['backfill_scheduler_peak_mb']}, "
+                f"worker {results['backfill_worker_peak_mb']}; load avg {results['backfill_load_avg']['mean_1min']}",
             )
         )
     print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
