@@ -87,9 +87,6 @@ def maturity(window: Window, delay_days: int) -> tuple[str | None, list[str]]:
     return last_matured_day(requested_end, delay_days).isoformat(), [d.isoformat() for d in immature]
 
 
-SAMPLE_KEY, SAMPLE_ROW = "__sample_key", "__sample_row"
-
-
 def sample_cap(cfg: PipelineConfig) -> int | None:
     """The rows a training (or holdout) frame may hold: ``training.max_rows``, never below ``training.min_rows``
     (a cap below the minimum would refuse every window); None: no cap."""
@@ -103,15 +100,20 @@ class Sample:
 
     Every row gets a uniform key from a generator seeded by (``seed``, its day): the sample is the rows with the
     smallest keys of each stratum, as many as the stratum's share of ``cap`` (largest remainders; at least one row
-    of every stratum present). So it never holds more than ``cap`` rows per stratum plus the partition being read,
-    the same window gives the same rows in every task, and below the cap every row is kept, in order."""
+    of every stratum present). The keys live beside the frames, not in them: when the buffered rows pass 1.5 x
+    ``cap`` each buffered frame keeps only its rows among the ``cap`` smallest keys of their stratum (one frame
+    copied at a time, no concatenation), and a new partition is filtered by the same bound as it is read. So it
+    holds about 1.5 x ``cap`` rows plus the partition being read, the same window gives the same rows in every
+    task, rows stay in the order read (day, then row) and below the cap every row is kept."""
 
     def __init__(self, cap: int | None, seed: int, stratify: str | None) -> None:
         self.cap, self.seed, self.stratify = cap, seed, stratify
         self.frames: list[pd.DataFrame] = []
+        self.keys: list[Any] = []  # per frame: its rows' keys (numpy)
+        self.strata: list[Any] = []  # per frame: its rows' strata (numpy)
         self.buffered = 0
         self.counts: dict[Any, int] = {}  # rows seen per stratum
-        self.thresholds: dict[Any, float] = {}  # the cap-th smallest key kept per stratum, once it has cap rows
+        self.thresholds: dict[Any, float] = {}  # the cap-th smallest key per stratum, once it has cap rows
 
     def _strata(self, frame: pd.DataFrame) -> pd.Series:
         import pandas as pd
@@ -132,26 +134,36 @@ class Sample:
             self.frames.append(frame)
             return
         keys = np.random.default_rng([self.seed, day.toordinal()]).random(len(frame))
-        frame = frame.assign(**{SAMPLE_KEY: keys, SAMPLE_ROW: np.arange(len(frame))})
         if self.thresholds:  # rows whose key is above their stratum's cap-th smallest can never be drawn
-            limit = strata.map(self.thresholds).fillna(np.inf).to_numpy()
-            frame = frame.loc[keys < limit]
+            mask = keys <= strata.map(self.thresholds).fillna(np.inf).to_numpy(dtype=float)
+            frame, keys, strata = frame.loc[mask], keys[mask], strata[mask]
         self.frames.append(frame)
+        self.keys.append(keys)
+        self.strata.append(strata.to_numpy())
         self.buffered += len(frame)
-        if self.buffered > 2 * self.cap:
-            self._compact()
+        if self.buffered > self.cap + self.cap // 2:
+            self.thresholds = self._keep({k: self.cap for k in self.counts})
 
-    def _compact(self) -> None:
+    def _keep(self, limits: dict[Any, int]) -> dict[Any, float]:
+        """Keep in each buffered frame only the rows among the ``limits[stratum]`` smallest keys of their stratum;
+        returns the bound per stratum that had more rows than its limit."""
+        import numpy as np
         import pandas as pd
 
-        assert self.cap is not None
-        data = pd.concat(self.frames, ignore_index=True)
-        kept = data.groupby(self._strata(data), sort=False, dropna=False)[SAMPLE_KEY].rank(method="first") <= self.cap
-        data = data.loc[kept]
-        self.frames, self.buffered = [data], len(data)
-        for value, keys in data.groupby(self._strata(data), sort=False, dropna=False)[SAMPLE_KEY]:
-            if len(keys) >= self.cap:
-                self.thresholds[value] = float(keys.max())
+        keys, strata = np.concatenate(self.keys), np.concatenate(self.strata)
+        bounds = {}
+        for value, limit in limits.items():
+            of = keys[strata == value]
+            if len(of) > limit:
+                bounds[value] = float(np.partition(of, limit - 1)[limit - 1])
+        if not bounds:
+            return {}
+        for i, (frame, k, st) in enumerate(zip(self.frames, self.keys, self.strata, strict=True)):
+            mask = k <= pd.Series(st).map(bounds).fillna(np.inf).to_numpy(dtype=float)
+            if not mask.all():
+                self.frames[i], self.keys[i], self.strata[i] = frame.loc[mask], k[mask], st[mask]
+        self.buffered = sum(len(k) for k in self.keys)
+        return bounds
 
     def quotas(self) -> dict[Any, int]:
         """Rows drawn per stratum: its share of ``cap`` by largest remainders, at least one each."""
@@ -177,17 +189,10 @@ class Sample:
 
         if not self.frames:
             return pd.DataFrame(columns=columns or [])
-        data = pd.concat(self.frames, ignore_index=True)
-        self.frames = []
-        if self.cap is None or SAMPLE_KEY not in data.columns:
-            return data
-        if self.rows_before > self.cap:
-            quotas = self.quotas()
-            strata = self._strata(data)
-            rank = data.groupby(strata, sort=False, dropna=False)[SAMPLE_KEY].rank(method="first")
-            data = data.loc[rank <= strata.map(quotas).to_numpy()]
-            data = data.sort_values(["__ds", SAMPLE_ROW], kind="stable") if "__ds" in data else data
-        return data.drop(columns=[SAMPLE_KEY, SAMPLE_ROW]).reset_index(drop=True)
+        if self.cap is not None and self.rows_before > self.cap:
+            self._keep(self.quotas())
+        frames, self.frames, self.keys, self.strata = self.frames, [], [], []
+        return pd.concat(frames, ignore_index=True)
 
     def as_dict(self, rows_after: int, after: pd.DataFrame | None = None) -> dict[str, Any]:
         before = self.rows_before
