@@ -373,31 +373,36 @@ class PipelineConfig:
                 "challenger could never collect its labelled days before it is retired. Raise it to at least "
                 f"{ev.shadow_days + self.dataset.label_delay_days}"
             )
+        # every part that does not fit the task, in one message: a file copied from the other task's has several
+        problems: list[str] = []
         if self.model.estimator not in ESTIMATORS[task]:
-            raise ValueError(
+            problems.append(
                 f"`model.estimator` {self.model.estimator!r} does not fit task {task!r}; "
                 f"use one of {', '.join(ESTIMATORS[task])}"
             )
         for i, cand in enumerate(self.model.candidates):
             if cand.estimator not in ESTIMATORS[task]:
-                raise ValueError(
+                problems.append(
                     f"`model.candidates[{i}].estimator` {cand.estimator!r} does not fit task {task!r}; "
                     f"use one of {', '.join(ESTIMATORS[task])}"
                 )
-        if self.model.candidates:
-            from include.mlops.candidates import expand_candidates
-
-            expand_candidates(self.model)  # raises ValueError on duplicate names or too many combinations
         allowed = METRICS[task]
         for metric in (self.evaluation.primary_metric, *(g.metric for g in self.evaluation.guardrails)):
             if metric not in allowed:
                 default = REGRESSION_EVALUATION if task == "regression" else EvaluationConfig()
-                raise ValueError(
+                problems.append(
                     f"metric {metric!r} is not computed for {task}; use one of {', '.join(allowed)}. "
                     f"Leaving the `evaluation` section out gives the {task} defaults ({default.primary_metric}, "
                     f"guardrails {', '.join(g.metric for g in default.guardrails) or 'none'}); "
                     f"see include/config/examples/{task}.yaml"
                 )
+                break
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.model.candidates:
+            from include.mlops.candidates import expand_candidates
+
+            expand_candidates(self.model)  # raises ValueError on duplicate names or too many combinations
         return self
 
     @property

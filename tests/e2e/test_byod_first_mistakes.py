@@ -338,6 +338,8 @@ def test_a_regression_config_copied_from_the_shipped_file_says_what_to_do(user, 
     assert code == 2
     assert "'average_precision' is not computed for regression" in err
     assert "Leaving the `evaluation` section out" in err and "examples/regression.yaml" in err
+    # the shipped candidates include a classifier: named in the same message, not one mistake at a time
+    assert "`model.candidates[2].estimator` 'logistic_regression' does not fit task 'regression'" in err
     assert not user.lake_root.exists()
 
 
