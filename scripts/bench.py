@@ -539,8 +539,6 @@ def main() -> int:
                 ),
             )
         )
-    if "scaling" in results:
-        rows.extend(table_rows(results["scaling"]))
     if "pipeline_overhead_ratio_celery" in results:
         celery = results["pipeline_celery"]
         rows.append(
@@ -565,6 +563,8 @@ def main() -> int:
                 f"worker {results['backfill_worker_peak_mb']}; load avg {results['backfill_load_avg']['mean_1min']}",
             )
         )
+    if "scaling" in results:
+        rows.extend(table_rows(results["scaling"]))
     print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
     for r in rows:
         print(f"{r[0]:<30} {r[1]:>14}  {r[2]:<40} {r[3]:>6}  {r[4]}")
