@@ -9,9 +9,13 @@ from mlops_airflow import names
 ROOT = Path(__file__).resolve().parents[2]
 
 
+NOT_A_DAG = {"pipeline_configs"}  # reports broken pipeline configs as its import error; defines no DAG
+
+
 def test_every_dag_file_is_named_after_its_id_and_uses_the_constant():
     files = sorted(p.stem for p in (ROOT / "dags").glob("*.py"))
-    assert sorted(names.DAG_IDS) == files
+    assert sorted(names.DAG_IDS) == [f for f in files if f not in NOT_A_DAG]
+    assert "DAG(" not in (ROOT / "dags" / "pipeline_configs.py").read_text()
     assert names.PROMOTION_POOL == "mlops_promotion"
 
 
