@@ -167,7 +167,8 @@ class Sample:
 
     def quotas(self) -> dict[Any, int]:
         """Rows drawn per stratum: its share of ``cap`` by largest remainders, at least one each."""
-        assert self.cap is not None
+        if self.cap is None:  # a wiring mistake: a Sample without a cap keeps every row and draws no quotas
+            raise ValueError("Sample.quotas() needs a cap (training.max_rows); this sample was built without one")
         total = sum(self.counts.values())
         exact = {k: self.cap * n / total for k, n in self.counts.items()}
         out = {k: int(v) for k, v in exact.items()}
