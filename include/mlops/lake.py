@@ -15,15 +15,18 @@ at most one of curated/quarantine: publishing removes the quarantined copy and v
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from include.mlops.exceptions import MlopsError
 
@@ -62,6 +65,10 @@ class LocalStorage:
         tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: readers see the old or the new file, never half of one
 
+    def open_read(self, key: str) -> IO[bytes]:
+        """The stored file opened for reading in place (``Lake.open_partition``)."""
+        return self._path(key).open("rb")
+
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
@@ -98,6 +105,15 @@ class S3Storage:
 
     def read_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        """The object downloaded in a stream to a temporary file, opened at its start (``Lake.open_partition``)."""
+        body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]  # raises as read_bytes does
+        with tempfile.TemporaryFile() as file:
+            shutil.copyfileobj(body, file, 1 << 20)
+            file.seek(0)
+            yield file
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -242,6 +258,19 @@ class Lake:
         """The partition's Parquet file as stored (compressed)."""
         return self.storage.read_bytes(f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}")
 
+    @contextlib.contextmanager
+    def open_partition(self, zone: str, dataset: str, ds: str | dt.date) -> Iterator[IO[bytes]]:
+        """The partition's Parquet file opened for reading (binary, seekable), its bytes never all in memory: a
+        local file is read in place, an S3 object is first downloaded to a temporary file. A storage without
+        ``open_read`` gives its bytes in memory."""
+        key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
+        opener = getattr(self.storage, "open_read", None)
+        if opener is None:
+            yield io.BytesIO(self.storage.read_bytes(key))
+            return
+        with opener(key) as file:
+            yield file
+
     def partition_info(self, zone: str, dataset: str, ds: str | dt.date) -> PartitionInfo | None:
         """Rows, URI and content hash of a partition; None if absent, ``CorruptPartition`` if unreadable."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
@@ -278,5 +307,12 @@ class Lake:
         return f"reports/{kind}/{dataset}/ds={_iso(ds)}/{name}"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(data: bytes | IO[bytes]) -> str:
+    """The content hash of ``data``: bytes, or a seekable file read from its start in chunks."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return hashlib.sha256(data).hexdigest()
+    data.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: data.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()

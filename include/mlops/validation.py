@@ -11,13 +11,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from include.mlops.exceptions import ConfigError
 from include.mlops.jsonsafe import json_safe
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pandas as pd
+    import pyarrow as pa
 
     from include.mlops.config import PipelineConfig
 
@@ -301,6 +304,14 @@ class ColumnSource:
     def read(self, columns: list[str] | None, text_as_arrow: bool = False) -> pd.DataFrame:
         return self.frame if columns is None else self.frame[columns]
 
+    def parts(
+        self, column: str, rows_per_part: int, text_as_arrow: bool = False, by_value: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The frame of ``column`` in parts of about ``rows_per_part`` rows: consecutive rows, or with
+        ``by_value`` ranges of values (equal values, and all nulls, always in the same part). A frame in memory
+        is one part: splitting it would hold more, not less."""
+        yield self.read([column], text_as_arrow)
+
     def finish(self) -> None:
         """Called after the last slice (a file source checks here what no expectation read)."""
 
@@ -315,20 +326,20 @@ _TEXT_AS_ARROW = frozenset(
 
 
 class ParquetSource(ColumnSource):
-    """A Parquet file (its bytes, as the lake stores them) read one slice at a time: only the columns a
-    slice needs are decoded, the row count and schema come from the footer, and a text column whose
+    """A Parquet file (its bytes, or the file ``Lake.open_partition`` opened) read one slice at a time: only the
+    columns a slice needs are decoded, the row count and schema come from the footer, and a text column whose
     expectations read only its values (``_TEXT_AS_ARROW``) is decoded as Arrow-backed strings. Other
     columns decode exactly as ``Lake.read_partition`` decodes them. A file that is not readable Parquet
     raises ``CorruptPartition``, as reading the partition would; ``finish`` decodes the columns no
     expectation read, so a damaged page anywhere is still found."""
 
-    def __init__(self, data: bytes, uri: str) -> None:
+    def __init__(self, data: bytes | IO[bytes], uri: str) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.data, self.uri, self.decoded = data, uri, set[str]()
         with self._readable():
-            self.file = pq.ParquetFile(pa.BufferReader(data))
+            self.file = pq.ParquetFile(pa.BufferReader(data) if isinstance(data, bytes) else data)
             self._schema = self.file.schema_arrow.empty_table().to_pandas()
         self.columns = [str(c) for c in self._schema.columns]
         self.rows = self.file.metadata.num_rows
@@ -354,22 +365,99 @@ class ParquetSource(ColumnSource):
         return self._schema
 
     def read(self, columns: list[str] | None, text_as_arrow: bool = False) -> pd.DataFrame:
-        import pandas as pd
-        import pyarrow as pa
-
         with self._readable():
             table = self.file.read(columns=columns, use_pandas_metadata=True)
             self.decoded.update(table.column_names)
-            if text_as_arrow:
-                text = pd.StringDtype("pyarrow")
-                return table.to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get)
-            return table.to_pandas()
+            return _to_pandas(table, text_as_arrow)
+
+    def parts(
+        self, column: str, rows_per_part: int, text_as_arrow: bool = False, by_value: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """``column`` in parts of about ``rows_per_part`` rows, one part held at a time: consecutive rows (one
+        pass over the file), or with ``by_value`` ranges of values whose bounds are quantiles of a seeded sample
+        of the column, so equal values always fall in the same part (nulls and NaN in the first); each such part
+        is decoded again from the file, row group by row group, keeping only its rows. A column whose type
+        Arrow cannot order is one part."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        count = -(-self.rows // max(rows_per_part, 1))
+        if count > 1 and not by_value:
+            with self._readable():
+                batches = self.file.iter_batches(batch_size=rows_per_part, columns=[column], use_pandas_metadata=True)
+                for batch in batches:
+                    self.decoded.add(column)
+                    yield _to_pandas(pa.Table.from_batches([batch]), text_as_arrow)
+                    del batch
+            return
+        bounds = self._bounds(column, count) if count > 1 else []
+        if not bounds:
+            yield self.read([column], text_as_arrow)
+            return
+        for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
+            kept = []
+            with self._readable():
+                for batch in self.file.iter_batches(columns=[column], use_pandas_metadata=True):
+                    values = batch.column(0)
+                    inside = pc.invert(_at_least(values, bounds[0])) if lo is None else _at_least(values, lo)
+                    if lo is not None and hi is not None:
+                        inside = pc.and_(inside, pc.invert(_at_least(values, hi)))
+                    kept.append(batch.filter(inside))
+                table = pa.Table.from_batches(kept)
+            del kept
+            self.decoded.add(column)
+            yield _to_pandas(table, text_as_arrow)
+            del table
+
+    def _bounds(self, column: str, count: int, sample_rows: int = 20_000) -> list[Any]:
+        """Up to ``count - 1`` distinct, increasing values of ``column`` that split it into ``count`` ranges
+        of about equal rows (quantiles of a seeded sample of each row group); [] if Arrow cannot order it."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rng = np.random.default_rng(0)
+        picks = []
+        with self._readable():
+            for batch in self.file.iter_batches(columns=[column]):
+                values = batch.column(0)
+                take = min(len(values), max(1, sample_rows * len(values) // max(self.rows, 1)))
+                picks.append(values.take(pa.array(rng.choice(len(values), size=take, replace=False))))
+        sample = pc.drop_null(pa.chunked_array(picks))
+        try:
+            if pa.types.is_floating(sample.type):
+                sample = sample.filter(pc.invert(pc.is_nan(sample)))
+            ordered = sample.take(pc.sort_indices(sample))
+            bounds = list(dict.fromkeys(ordered[len(ordered) * q // count] for q in range(1, count)))
+            if bounds:
+                _at_least(sample, bounds[0])  # every range compares values this way
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return []
+        return [b for b in bounds if b.is_valid]
 
     def finish(self) -> None:
         with self._readable():
             for column in self.columns:
                 if column not in self.decoded:
                     self.file.read(columns=[column])
+
+
+def _to_pandas(table: pa.Table, text_as_arrow: bool) -> pd.DataFrame:
+    """``table`` as ``Lake.read_partition`` decodes it; with ``text_as_arrow`` its text as Arrow-backed strings."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if text_as_arrow:
+        text = pd.StringDtype("pyarrow")
+        return table.to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get)
+    return table.to_pandas()
+
+
+def _at_least(values: Any, bound: Any) -> Any:
+    """Which of ``values`` are >= ``bound``: False for a null or NaN (they belong to the first range)."""
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.greater_equal(values, bound), False)
 
 
 class _NoBatchFingerprint:
@@ -426,6 +514,30 @@ class _Gx:
         results = batch.validate(suite, result_format=result_format).results
         return {int(r.expectation_config.meta[_SLOT]): r for r in results if r.expectation_config is not None}
 
+    def forget(self) -> None:
+        """Drop what GX keeps of the slices validated so far. Its pandas engine is cached on the data source and
+        keeps every metric it resolved for the context's life (each check's boolean row mask among them: 3 MB a
+        check at 3M rows, never freed) and the last slice's frame; a slice's metrics are never needed for the
+        next (GX recomputes every metric of a validation's graph)."""
+        engine = self.batch_definition.data_asset.datasource.get_execution_engine()
+        for cache in (getattr(engine, "_metric_cache", None), getattr(engine.batch_manager, "_batch_data_cache", None)):
+            if isinstance(cache, dict):
+                cache.clear()
+
+
+def _give_back_memory() -> None:
+    """Return freed memory to the system between slices: Arrow's pool keeps freed pages for reuse, and glibc
+    keeps freed blocks below its (growing) mmap threshold on the heap, so without this the task's resident
+    memory climbs slice after slice although every slice was freed. No effect where glibc is not the libc."""
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own symbols: glibc's, if it is glibc
+    if trim is not None:
+        trim(0)
+
 
 _SLOT = "_mlops_index"  # GX returns results in its own order (errors first): each carries its index in meta
 DETAILS = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
@@ -459,6 +571,21 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
     results: dict[int, Any] = {}
     with _NoBatchFingerprint():
         for key, indexes in groups.items():
+            partwise = _partwise(key, indexes, expectations, source.rows)
+            if partwise:  # a big batch: these checks run part by part, the group's others on the whole column
+                verdicts = _verdicts_by_parts(gx, source, key[0], suite["name"], expectations, partwise)
+                results.update(verdicts)
+                failing = {i: expectations[i] for i in partwise if not verdicts[i].success}
+                if failing:  # the counts and samples of a whole-batch run: the column read whole, once
+                    arrow = all(e["type"] in _TEXT_AS_ARROW for e in failing.values())
+                    frame = source.read(list(key), text_as_arrow=arrow)
+                    results.update(gx.validate(frame, suite["name"], failing, DETAILS))
+                    del frame
+                gx.forget()
+                _give_back_memory()
+                indexes = [i for i in indexes if i not in partwise]
+                if not indexes:
+                    continue
             if key == "rows":
                 frame = pd.DataFrame(index=pd.RangeIndex(source.rows))
             elif key == "schema":
@@ -476,6 +603,8 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
             if failing:
                 results.update(gx.validate(frame, suite["name"], failing, DETAILS))
             del frame
+            gx.forget()
+            _give_back_memory()
         source.finish()
     # in GX's order for one run: the expectations that raised first, then the others, each in suite order
     ordered = sorted(range(len(expectations)), key=lambda i: (not _raised(results[i]), i))
@@ -486,6 +615,54 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
         evaluated=len(ordered),
         failed=[f for f in (_failed(results[i]) for i in ordered) if f is not None],
     )
+
+
+# Above this many rows, a batch's row-by-row checks on one column run part by part (``ColumnSource.parts``), so
+# a task holds one part of a column, not the column, whatever the batch's size. Each of these checks holds for
+# the batch exactly when it holds for every part: nulls, sets and ranges on any split of the rows; uniqueness on
+# parts split by value (equal values share a part), which also ends its cost of holding every value at once
+# (GX's duplicate search: ~125 bytes a row for a 36-character id, the largest cost of validating a big batch).
+# A check with ``mostly`` (a share of the rows) or any other type (types, aggregates) is judged on the whole.
+PART_ROWS = 500_000
+_UNIQUE = "expect_column_values_to_be_unique"
+_PARTWISE = frozenset(
+    {
+        _UNIQUE,
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_be_between",
+    }
+)
+
+
+def _partwise(key: GroupKey, indexes: list[int], expectations: list[dict[str, Any]], rows: int) -> list[int]:
+    """Which expectations of a group run part by part: [] unless the batch is bigger than ``PART_ROWS``."""
+    if rows <= PART_ROWS or not isinstance(key, tuple) or len(key) != 1:
+        return []
+    return [
+        i
+        for i in indexes
+        if expectations[i]["type"] in _PARTWISE and (expectations[i].get("kwargs") or {}).get("mostly") is None
+    ]
+
+
+def _verdicts_by_parts(
+    gx: _Gx, source: ColumnSource, column: str, name: str, expectations: list[dict[str, Any]], indexes: list[int]
+) -> dict[int, Any]:
+    """GX's boolean verdict of each expectation in ``indexes`` on every part of ``column`` (split by value when
+    one checks uniqueness): the first result that failed, or the last that passed. Text is read as Arrow
+    strings (a verdict does not depend on it; the details of a failure are computed on the column as read)."""
+    verdicts: dict[int, Any] = {}
+    by_value = any(expectations[i]["type"] == _UNIQUE for i in indexes)
+    for part in source.parts(column, PART_ROWS, text_as_arrow=True, by_value=by_value):
+        todo = {i: expectations[i] for i in indexes if i not in verdicts or verdicts[i].success}
+        if todo:  # once a check failed on a part, the other parts cannot change its verdict
+            verdicts.update(gx.validate(part, name, todo, "BOOLEAN_ONLY"))
+        del part
+        gx.forget()
+        _give_back_memory()
+    return verdicts
 
 
 def _raised(r: Any) -> bool:

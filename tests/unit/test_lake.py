@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pandas as pd
+import pytest
 
 from include.mlops.lake import Lake
 
@@ -33,3 +35,44 @@ def test_delete_and_json_reports(tmp_path):
     key = lake.report_key("validation", "t", "2026-01-01", "validation.json")
     lake.write_json(key, {"ok": True})
     assert lake.read_json(key) == {"ok": True}
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request, tmp_path, monkeypatch):
+    if request.param == "local":
+        yield Lake.at(str(tmp_path / "lake"))
+        return
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="lake")
+        yield Lake.at("s3://lake/prod", client)
+
+
+def test_open_partition_reads_the_stored_file_without_holding_it(any_lake):
+    """Local: the file itself, read in place; S3: a temporary download. Same bytes as stored either way, and a
+    day that is not there raises as reading its bytes does."""
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"a": range(1000), "b": ["x", "y"] * 500})
+    any_lake.write_partition("landing", "ds", "2026-03-04", frame)
+    with any_lake.open_partition("landing", "ds", "2026-03-04") as file:
+        assert not isinstance(file, bytes | io.BytesIO)
+        assert file.read() == any_lake.read_partition_bytes("landing", "ds", "2026-03-04")
+        file.seek(0)
+        assert pq.ParquetFile(file).read().to_pandas().equals(frame)
+    with pytest.raises(Exception) as missing_bytes:
+        any_lake.read_partition_bytes("landing", "ds", "2026-03-05")
+    with pytest.raises(type(missing_bytes.value)):
+        with any_lake.open_partition("landing", "ds", "2026-03-05"):
+            pass

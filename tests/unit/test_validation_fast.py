@@ -138,3 +138,120 @@ def test_fast_path_on_pairs_lists_row_conditions_and_missing_columns():
     fast, whole = validate_frame(frame, suite), _whole_batch(frame, suite)
     assert not whole.success and len(whole.failed) >= 5
     assert fast == whole
+
+
+# -- big batches: row-by-row checks part by part ------------------------------------------------------------------
+def _file(frame: pd.DataFrame, row_group_size: int = 700) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, row_group_size=row_group_size)
+    return buf.getvalue()
+
+
+def test_parts_by_value_put_every_row_in_one_part_and_equal_values_together():
+    """Nulls and NaN included; the parts are disjoint and together are the column, row for row."""
+    n = 5000
+    ids = [f"t{(i * 7919) % 3000:05d}" if i % 11 else None for i in range(n)]  # repeats, nulls, any order
+    amounts = [float("nan") if i % 13 == 0 else float(i % 977) for i in range(n)]
+    data = _file(pd.DataFrame({"id": ids, "amount": amounts}))
+    source = ParquetSource(data, "mem://day")
+    for column in ("id", "amount"):
+        parts = list(source.parts(column, 1000, by_value=True))
+        assert len(parts) >= 4
+        whole = pd.read_parquet(io.BytesIO(data))[column]
+        together = pd.concat([p[column] for p in parts], ignore_index=True)
+        assert together.isna().sum() == whole.isna().sum()
+        assert sorted(together.dropna()) == sorted(whole.dropna())
+        seen: dict[Any, int] = {}
+        for k, part in enumerate(parts):
+            for value in part[column].dropna().unique():
+                assert seen.setdefault(value, k) == k, f"{value!r} in parts {seen[value]} and {k}"
+        assert parts[0][column].isna().sum() == whole.isna().sum()  # nulls and NaN all in the first part
+        rows = list(source.parts(column, 1000))  # consecutive rows
+        assert pd.concat([p[column] for p in rows], ignore_index=True).equals(whole)
+
+
+@pytest.mark.parametrize("fault", [None, *FAULTS])
+def test_a_big_batch_in_parts_gives_the_whole_batch_verdict_and_details(suite, clean, fault, monkeypatch):
+    """``PART_ROWS`` made small, so the simulator's 2000-row day is 'big': every row-by-row check runs part by
+    part (uniqueness by value), and the summary is still that of one GX run on the whole batch."""
+    import include.mlops.validation as validation
+
+    monkeypatch.setattr(validation, "PART_ROWS", 300)
+    data = _file(inject_fault(clean, fault) if fault else clean)
+    landed = pd.read_parquet(io.BytesIO(data))
+    parted: list[str] = []
+    real_parts = validation.ParquetSource.parts
+
+    def counted(self, column, rows_per_part, text_as_arrow=False, by_value=False):
+        for part in real_parts(self, column, rows_per_part, text_as_arrow, by_value):
+            parted.append(column)
+            yield part
+
+    monkeypatch.setattr(validation.ParquetSource, "parts", counted)
+    assert validate_source(ParquetSource(data, "mem://day"), suite) == _whole_batch(landed, suite)
+    for column in ("transaction_id", "amount"):  # what the day has of them, in parts (none on an empty day)
+        assert parted.count(column) >= (5 if column in landed.columns and len(landed) > 1000 else 0)
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["duplicate", "null", "outside_set", "in_forbidden_set", "out_of_range"],
+)
+def test_a_break_in_the_last_part_alone_fails_the_batch(where, monkeypatch):
+    """One bad row at the end of a batch split into parts: found, with the whole batch's counts and samples."""
+    import include.mlops.validation as validation
+
+    monkeypatch.setattr(validation, "PART_ROWS", 250)
+    n = 2000
+    frame = pd.DataFrame(
+        {"id": [f"id-{i:05d}" for i in range(n)], "kind": ["a", "b"] * (n // 2), "x": [float(i % 50) for i in range(n)]}
+    )
+    last = n - 1
+    if where == "duplicate":
+        frame.loc[last, "id"] = "id-00003"
+    elif where == "null":
+        frame.loc[last, "kind"] = None
+    elif where == "outside_set":
+        frame.loc[last, "kind"] = "zzz"
+    elif where == "in_forbidden_set":
+        frame.loc[last, "kind"] = "banned"
+    else:
+        frame.loc[last, "x"] = 1e9
+    suite = {
+        "name": "parts",
+        "expectations": [
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "kind"}},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "kind", "value_set": ["a", "b", None]}},
+            {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "kind", "value_set": ["banned"]}},
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "max_value": 99}},
+        ],
+    }
+    data = _file(frame, row_group_size=600)
+    fast = validate_source(ParquetSource(data, "mem://day"), suite)
+    whole = _whole_batch(pd.read_parquet(io.BytesIO(data)), suite)
+    broken = {
+        "duplicate": "expect_column_values_to_be_unique",
+        "null": "expect_column_values_to_not_be_null",
+        "outside_set": "expect_column_values_to_be_in_set",
+        "in_forbidden_set": "expect_column_values_to_not_be_in_set",
+        "out_of_range": "expect_column_values_to_be_between",
+    }[where]
+    assert not fast.success and broken in [f.expectation for f in fast.failed]
+    assert fast == whole
+
+
+def test_gx_keeps_nothing_of_a_slice_after_forget():
+    """GX's pandas engine caches every resolved metric (row masks too) for the context's life; ``forget`` empties
+    it between slices. If GX renames what it keeps, this fails, and the slices' memory would add up again."""
+    import include.mlops.validation as validation
+
+    gx = validation._Gx()
+    frame = pd.DataFrame({"a": range(5000)})
+    exp = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": 0, "max_value": 9}}
+    assert not gx.validate(frame, "s", {0: exp}, "BOOLEAN_ONLY")[0].success
+    engine = gx.batch_definition.data_asset.datasource.get_execution_engine()
+    assert len(engine._metric_cache) > 0 and engine.batch_manager._batch_data_cache
+    gx.forget()
+    assert len(engine._metric_cache) == 0 and not engine.batch_manager._batch_data_cache
+    assert gx.validate(frame.clip(upper=9), "s", {0: exp}, "BOOLEAN_ONLY")[0].success  # still validates after
