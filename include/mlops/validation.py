@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from include.mlops.exceptions import ConfigError
 from include.mlops.jsonsafe import json_safe
+from include.mlops.memory import give_back_memory
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -525,20 +526,6 @@ class _Gx:
                 cache.clear()
 
 
-def _give_back_memory() -> None:
-    """Return freed memory to the system between slices: Arrow's pool keeps freed pages for reuse, and glibc
-    keeps freed blocks below its (growing) mmap threshold on the heap, so without this the task's resident
-    memory climbs slice after slice although every slice was freed. No effect where glibc is not the libc."""
-    import ctypes
-
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own symbols: glibc's, if it is glibc
-    if trim is not None:
-        trim(0)
-
-
 _SLOT = "_mlops_index"  # GX returns results in its own order (errors first): each carries its index in meta
 DETAILS = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
@@ -582,7 +569,7 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
                     results.update(gx.validate(frame, suite["name"], failing, DETAILS))
                     del frame
                 gx.forget()
-                _give_back_memory()
+                give_back_memory()
                 indexes = [i for i in indexes if i not in partwise]
                 if not indexes:
                     continue
@@ -604,7 +591,7 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
                 results.update(gx.validate(frame, suite["name"], failing, DETAILS))
             del frame
             gx.forget()
-            _give_back_memory()
+            give_back_memory()
         source.finish()
     # in GX's order for one run: the expectations that raised first, then the others, each in suite order
     ordered = sorted(range(len(expectations)), key=lambda i: (not _raised(results[i]), i))
@@ -661,7 +648,7 @@ def _verdicts_by_parts(
             verdicts.update(gx.validate(part, name, todo, "BOOLEAN_ONLY"))
         del part
         gx.forget()
-        _give_back_memory()
+        give_back_memory()
     return verdicts
 
 

@@ -137,3 +137,31 @@ def test_read_sampled_reads_partition_by_partition_into_a_proportional_seeded_sa
     assert len(small) == total  # under the cap: every row
     with pytest.raises(InsufficientData, match="none of the days 2026-02-01..2026-02-02 is curated"):
         read_sampled(lake, "t", ["2026-02-01", "2026-02-02"], ["amount"], 100, 11)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        [0, 1, 0, 0, 1, 0, 0, 0] * 250,  # a label
+        [0.0, 1.0, None, 0.0, 0.0] * 400,  # a label with missing values: a stratum of its own
+        ["a", "b", "c", "a", None] * 400,
+        list(range(2000)),  # more than 50 values: one random draw, in draw order
+        None,  # no stratify column
+    ],
+)
+def test_partition_sample_positions_are_the_draws_of_sample_fraction(tmp_path, column):
+    """read_sampled draws a partition's rows from its stratify column alone, as an array: the same rows in the
+    same order as sample_fraction on the frame, so the sample (and the drift verdict) does not depend on it."""
+    import pyarrow.parquet as pq
+
+    from include.mlops.drift import _sample_positions, sample_fraction
+
+    frame = pd.DataFrame({"x": range(2000)} | ({"y": column} if column is not None else {}))
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    pf = pq.ParquetFile(tmp_path / "p.parquet")
+    read = pd.read_parquet(tmp_path / "p.parquet")
+    stratify = "y" if column is not None else None
+    for fraction, seed in ((0.05, 11), (0.3, 12), (0.0004, 13)):
+        expected = sample_fraction(read, fraction, seed, stratify).index.to_numpy()
+        assert _sample_positions(pf, len(read), fraction, seed, stratify).tolist() == expected.tolist()
+    assert _sample_positions(pf, len(read), 1.0, 11, stratify) is None
