@@ -188,13 +188,19 @@ from include.mlops.validation import load_suite
 frame = generate_day(dt.date(2026, 3, 4), rows_per_day={rows})
 suite = load_suite({suite!r})
 """
+# GX is imported before the clock, as pandas is for the baseline (the simulator imported it) and as a task
+# process of make run has it (the forkserver preloads it); the import is reported on its own (gx_import_s).
 GX_OURS = (
     GX_DATA
     + """
 t = time.perf_counter()
+import great_expectations
+imported = time.perf_counter() - t
+t = time.perf_counter()
 from include.mlops.validation import validate_frame
 summary = validate_frame(frame, suite)
-done(seconds=time.perf_counter() - t, success=summary.success, expectations=summary.evaluated, rows=len(frame))
+done(seconds=time.perf_counter() - t, success=summary.success, expectations=summary.evaluated, rows=len(frame),
+     import_seconds=imported)
 """
 )
 GX_BASELINE = (
@@ -261,6 +267,7 @@ def bench_gx(rows: int) -> dict:
         "gx_1m_s": round(ours["seconds"], 2),
         "gx_pandas_baseline_s": round(base["seconds"], 2),
         "gx_ratio": round(ours["seconds"] / base["seconds"], 2),
+        "gx_import_s": round(ours["import_seconds"], 2),  # import great_expectations, not in gx_1m_s
         "gx_expectations": ours["expectations"],
         "gx_rows": ours["rows"],
         "gx_same_verdict": ours["success"] == base["success"],

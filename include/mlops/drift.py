@@ -92,13 +92,13 @@ def read_sampled(
         raise InsufficientData(f"none of the days {days[0]}..{days[-1]} is curated")
     rows = {}
     for d in present:
-        with lake.open_partition("curated", dataset, d) as file:
+        with lake.partition_file("curated", dataset, d) as file:
             rows[d] = _parquet(file).metadata.num_rows
     total = sum(rows.values())
     fraction = min(1.0, cap / total) if total else 1.0
     parts = []
     for i, d in enumerate(present):
-        with lake.open_partition("curated", dataset, d) as file:  # read in place, never held whole
+        with lake.partition_file("curated", dataset, d) as file:  # decoded in place, never held whole
             pf = _parquet(file)
             strata = stratify if stratify and stratify in pf.schema_arrow.names else None
             positions = _sample_positions(pf, rows[d], fraction, seed + i, strata)

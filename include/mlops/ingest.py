@@ -125,7 +125,7 @@ def validate_landed(
     # the file is decoded a slice at a time (the columns each expectation reads), never as a whole frame,
     # so a passing day costs about one column's memory whatever its row count; a failing one is read whole
     # below, to be quarantined as landed
-    with lake.open_partition("landing", dataset, day) as data:  # read in place: the file is never held whole
+    with lake.partition_file("landing", dataset, day) as data:  # decoded in place: the file is never held whole
         source = ParquetSource(data, lake.storage.uri(f"{partition_prefix('landing', dataset, day)}/{DATA_FILE}"))
         summary = validate_source(source, suite_for(cfg, lake, storage_client))
         del source

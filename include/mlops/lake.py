@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from include.mlops.exceptions import MlopsError
 
@@ -65,9 +65,13 @@ class LocalStorage:
         tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: readers see the old or the new file, never half of one
 
-    def open_read(self, key: str) -> IO[bytes]:
-        """The stored file opened for reading in place (``Lake.open_partition``)."""
-        return self._path(key).open("rb")
+    @contextlib.contextmanager
+    def local_file(self, key: str) -> Iterator[str]:
+        """The stored file's own path, read in place (``Lake.partition_file``)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")  # as read_bytes raises
+        yield str(path)
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
@@ -107,13 +111,14 @@ class S3Storage:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     @contextlib.contextmanager
-    def open_read(self, key: str) -> Iterator[IO[bytes]]:
-        """The object downloaded in a stream to a temporary file, opened at its start (``Lake.open_partition``)."""
+    def local_file(self, key: str) -> Iterator[str]:
+        """The object streamed to a temporary file, removed after (``Lake.partition_file``)."""
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]  # raises as read_bytes does
-        with tempfile.TemporaryFile() as file:
-            shutil.copyfileobj(body, file, 1 << 20)
-            file.seek(0)
-            yield file
+        with tempfile.TemporaryDirectory(prefix="mlops-lake-") as folder:
+            path = Path(folder) / Path(key).name
+            with path.open("wb") as file:
+                shutil.copyfileobj(body, file, 1 << 20)
+            yield str(path)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -259,17 +264,23 @@ class Lake:
         return self.storage.read_bytes(f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}")
 
     @contextlib.contextmanager
-    def open_partition(self, zone: str, dataset: str, ds: str | dt.date) -> Iterator[IO[bytes]]:
-        """The partition's Parquet file opened for reading (binary, seekable), its bytes never all in memory: a
-        local file is read in place, an S3 object is first downloaded to a temporary file. A storage without
-        ``open_read`` gives its bytes in memory."""
+    def partition_file(self, zone: str, dataset: str, ds: str | dt.date) -> Iterator[str]:
+        """A local path to the partition's Parquet file, so a reader decodes it a piece at a time and its bytes are
+        never all in memory: a local lake's own file, or an S3 object streamed to a temporary file (removed
+        after). A storage without ``local_file`` writes its bytes to a temporary file. Pyarrow opens the path
+        with its own native file: no Python file object that its reader threads would call back into."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
-        opener = getattr(self.storage, "open_read", None)
-        if opener is None:
-            yield io.BytesIO(self.storage.read_bytes(key))
+        local = getattr(self.storage, "local_file", None)
+        if local is not None:
+            with local(key) as path:
+                yield path
             return
-        with opener(key) as file:
-            yield file
+        data = self.storage.read_bytes(key)
+        with tempfile.TemporaryDirectory(prefix="mlops-lake-") as folder:
+            path = Path(folder) / DATA_FILE
+            path.write_bytes(data)
+            del data
+            yield str(path)
 
     def partition_info(self, zone: str, dataset: str, ds: str | dt.date) -> PartitionInfo | None:
         """Rows, URI and content hash of a partition; None if absent, ``CorruptPartition`` if unreadable."""
@@ -307,12 +318,12 @@ class Lake:
         return f"reports/{kind}/{dataset}/ds={_iso(ds)}/{name}"
 
 
-def _sha256(data: bytes | IO[bytes]) -> str:
-    """The content hash of ``data``: bytes, or a seekable file read from its start in chunks."""
-    if isinstance(data, bytes | bytearray | memoryview):
+def _sha256(data: bytes | str) -> str:
+    """The content hash of ``data``: bytes, or the file at a local path, read in chunks."""
+    if isinstance(data, bytes):
         return hashlib.sha256(data).hexdigest()
-    data.seek(0)
     digest = hashlib.sha256()
-    for chunk in iter(lambda: data.read(1 << 20), b""):
-        digest.update(chunk)
+    with open(data, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
     return digest.hexdigest()

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from include.mlops.exceptions import ConfigError
 from include.mlops.jsonsafe import json_safe
@@ -313,6 +313,10 @@ class ColumnSource:
         is one part: splitting it would hold more, not less."""
         yield self.read([column], text_as_arrow)
 
+    def give_back(self) -> None:
+        """Called after each slice: a source that reads slices from a file returns their memory to the system
+        here (``give_back_memory``); a frame in memory holds the batch anyway, and trimming its heap costs time."""
+
     def finish(self) -> None:
         """Called after the last slice (a file source checks here what no expectation read)."""
 
@@ -327,14 +331,14 @@ _TEXT_AS_ARROW = frozenset(
 
 
 class ParquetSource(ColumnSource):
-    """A Parquet file (its bytes, or the file ``Lake.open_partition`` opened) read one slice at a time: only the
+    """A Parquet file (its bytes, or its local path: ``Lake.partition_file``) read one slice at a time: only the
     columns a slice needs are decoded, the row count and schema come from the footer, and a text column whose
     expectations read only its values (``_TEXT_AS_ARROW``) is decoded as Arrow-backed strings. Other
     columns decode exactly as ``Lake.read_partition`` decodes them. A file that is not readable Parquet
     raises ``CorruptPartition``, as reading the partition would; ``finish`` decodes the columns no
     expectation read, so a damaged page anywhere is still found."""
 
-    def __init__(self, data: bytes | IO[bytes], uri: str) -> None:
+    def __init__(self, data: bytes | str, uri: str) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -435,6 +439,9 @@ class ParquetSource(ColumnSource):
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return []
         return [b for b in bounds if b.is_valid]
+
+    def give_back(self) -> None:
+        give_back_memory()
 
     def finish(self) -> None:
         with self._readable():
@@ -569,7 +576,7 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
                     results.update(gx.validate(frame, suite["name"], failing, DETAILS))
                     del frame
                 gx.forget()
-                give_back_memory()
+                source.give_back()
                 indexes = [i for i in indexes if i not in partwise]
                 if not indexes:
                     continue
@@ -591,7 +598,7 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
                 results.update(gx.validate(frame, suite["name"], failing, DETAILS))
             del frame
             gx.forget()
-            give_back_memory()
+            source.give_back()
         source.finish()
     # in GX's order for one run: the expectations that raised first, then the others, each in suite order
     ordered = sorted(range(len(expectations)), key=lambda i: (not _raised(results[i]), i))
@@ -648,7 +655,7 @@ def _verdicts_by_parts(
             verdicts.update(gx.validate(part, name, todo, "BOOLEAN_ONLY"))
         del part
         gx.forget()
-        give_back_memory()
+        source.give_back()
     return verdicts
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import pandas as pd
 import pytest
@@ -59,20 +58,24 @@ def any_lake(request, tmp_path, monkeypatch):
         yield Lake.at("s3://lake/prod", client)
 
 
-def test_open_partition_reads_the_stored_file_without_holding_it(any_lake):
-    """Local: the file itself, read in place; S3: a temporary download. Same bytes as stored either way, and a
-    day that is not there raises as reading its bytes does."""
+def test_partition_file_is_a_local_path_to_the_stored_file(any_lake):
+    """Local: the file itself, read in place; S3: a temporary copy, removed after. Same bytes as stored either way,
+    and a day that is not there raises as reading its bytes does."""
+    import os
+
     import pyarrow.parquet as pq
 
     frame = pd.DataFrame({"a": range(1000), "b": ["x", "y"] * 500})
     any_lake.write_partition("landing", "ds", "2026-03-04", frame)
-    with any_lake.open_partition("landing", "ds", "2026-03-04") as file:
-        assert not isinstance(file, bytes | io.BytesIO)
-        assert file.read() == any_lake.read_partition_bytes("landing", "ds", "2026-03-04")
-        file.seek(0)
-        assert pq.ParquetFile(file).read().to_pandas().equals(frame)
+    with any_lake.partition_file("landing", "ds", "2026-03-04") as path:
+        with open(path, "rb") as file:
+            assert file.read() == any_lake.read_partition_bytes("landing", "ds", "2026-03-04")
+        assert pq.ParquetFile(path).read().to_pandas().equals(frame)
+        in_place = path == any_lake.storage.uri("landing/ds/ds=2026-03-04/part-0.parquet")
+        assert in_place == (not any_lake.storage.uri("x").startswith("s3://"))
+    assert os.path.exists(path) == in_place  # a temporary copy is gone, the lake's own file stays
     with pytest.raises(Exception) as missing_bytes:
         any_lake.read_partition_bytes("landing", "ds", "2026-03-05")
     with pytest.raises(type(missing_bytes.value)):
-        with any_lake.open_partition("landing", "ds", "2026-03-05"):
+        with any_lake.partition_file("landing", "ds", "2026-03-05"):
             pass
