@@ -431,6 +431,19 @@ def bench_score(rows: int, repeat: int = 1) -> dict:
     }
 
 
+def peak_ratios(scaling: dict, big: str = "3000000", small: str = "1000000") -> dict:
+    """Peak RSS of each per-day task at 3M rows per day over its figure at 1M (drift and validation: <= 1.2x)."""
+    days = scaling.get("per_day", {})
+    if big not in days or small not in days:
+        return {}
+    tasks = [t for t, v in days[small].items() if isinstance(v, dict) and "peak_mb" in v]
+    return {
+        "scaling_peak_ratio_3m_vs_1m": {
+            t: round(days[big][t]["peak_mb"] / days[small][t]["peak_mb"], 2) for t in tasks if t in days[big]
+        }
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -463,6 +476,8 @@ def main() -> int:
         if name in wanted:
             print(f"... {name}", file=sys.stderr, flush=True)
             results.update(step())
+    if "scaling" in results:
+        results.update(peak_ratios(results["scaling"]))
     Path(args.out).write_text(json.dumps(results, indent=2))
     rows = []
     if "parse" in results:
@@ -574,6 +589,17 @@ def main() -> int:
         )
     if "scaling" in results:
         rows.extend(table_rows(results["scaling"]))
+    if "scaling_peak_ratio_3m_vs_1m" in results:
+        ratios = results["scaling_peak_ratio_3m_vs_1m"]
+        rows.append(
+            (
+                "peak RSS, 3M vs 1M rows/day",
+                f"{ratios.get('validate')}x validate",
+                f"{ratios.get('drift')}x drift",
+                "",
+                ", ".join(f"{t} {r}x" for t, r in ratios.items()) + " (target <= 1.2x for validate and drift)",
+            )
+        )
     print(f"{'benchmark':<30} {'ours':>14}  {'baseline':<40} {'ratio':>6}  notes")
     for r in rows:
         print(f"{r[0]:<30} {r[1]:>14}  {r[2]:<40} {r[3]:>6}  {r[4]}")

@@ -26,9 +26,9 @@ running backfill runs, and the load average.
     python scripts/bench_backfill.py --days 4 --keep  # a short look, logs kept (MLOPS_IT_KEEP_LOGS)
     python scripts/bench.py --only backfill           # the same figures into bench-results.json
 
-Not in the default `make bench` list: measured here with other sessions on the 2 cores (load average ~18), 8 days
-took 11 min and 16 days 20 min of backfill (0.7-0.8 days/min, 4 min of training and 1.5 min of start-up apart), so
-60 days are more than an hour on such a machine (at ~1 core's worth of load, less). drift_monitor's own docs ask
+In the default `make bench` list. Measured here (2 cores, another session's training beside it, load average
+~3.9): 60 days in 21 min of backfill (2.81 days/min; 1 min of training and 0.5 min of start-up apart); with other
+sessions loading the machine to ~18, 16 days took 20 min (0.79 days/min). drift_monitor's own docs ask
 for ``--max-active-runs 1`` (a day's trigger decision reads the earlier days' summaries); 8 here measures the
 scheduler under concurrent runs, and the trigger decisions may then differ from a day-by-day backfill.
 
