@@ -294,8 +294,25 @@ def decide(
     )
 
 
+SCORE_CHUNK_ROWS = 250_000  # rows a model scores at once (``score``)
+
+
 def score(model: Any, frame: pd.DataFrame, task: str) -> Any:
-    """Positive-class probability for classification, the prediction for regression."""
+    """Positive-class probability for classification, the prediction for regression.
+
+    A frame of more than ``SCORE_CHUNK_ROWS`` rows is scored that many rows at a time: a pipeline's preprocessing
+    of the whole frame at once (float64, dense one-hot) would cost several times the frame. Rows are scored one by
+    one either way, so the scores are the same."""
+    import numpy as np
+
+    if len(frame) <= SCORE_CHUNK_ROWS:
+        return _score(model, frame, task)
+    rows = frame.iloc if hasattr(frame, "iloc") else frame
+    parts = [_score(model, rows[i : i + SCORE_CHUNK_ROWS], task) for i in range(0, len(frame), SCORE_CHUNK_ROWS)]
+    return np.concatenate(parts)
+
+
+def _score(model: Any, frame: pd.DataFrame, task: str) -> Any:
     if task == "classification":
         return model.predict_proba(frame)[:, 1]
     return model.predict(frame)

@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -207,18 +207,23 @@ class CorruptPartition(MlopsError):
         self.reason = reason
 
 
-def _parse_parquet(data: bytes, uri: str, columns: list[str] | None = None, *, metadata_only: bool = False) -> Any:
+# the columns to read: all (None), these (a missing one is an error), or chosen from the file's own column names
+Columns = Sequence[str] | Callable[[list[str]], list[str]] | None
+
+
+def _parse_parquet(data: bytes, uri: str, columns: Columns = None, *, metadata_only: bool = False) -> Any:
     """The frame (or, with ``metadata_only``, the row count) of Parquet ``data``; CorruptPartition if unreadable."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
         if metadata_only:
-            import pyarrow.parquet as pq
-
             return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
         import pandas as pd
 
-        return pd.read_parquet(io.BytesIO(data), columns=columns)
+        if callable(columns):
+            columns = columns(pq.read_schema(io.BytesIO(data)).names)
+        return pd.read_parquet(io.BytesIO(data), columns=None if columns is None else list(columns))
     except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: bad footer; OSError: corrupt compressed pages
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}"
         raise CorruptPartition(uri, _sha256(data), reason) from exc
@@ -244,15 +249,16 @@ class Lake:
         self.storage.write_bytes(key, data)
         return PartitionInfo(zone, dataset, _iso(ds), len(frame), self.storage.uri(key), _sha256(data))
 
-    def read_partition(self, zone: str, dataset: str, ds: str | dt.date, columns: list[str] | None = None):
+    def read_partition(self, zone: str, dataset: str, ds: str | dt.date, columns: Columns = None):
         """The partition as a frame; ``CorruptPartition`` if the file is not readable Parquet."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
         return _parse_parquet(self.storage.read_bytes(key), self.storage.uri(key), columns)
 
     def read_partition_with_info(
-        self, zone: str, dataset: str, ds: str | dt.date, columns: list[str] | None = None
+        self, zone: str, dataset: str, ds: str | dt.date, columns: Columns = None
     ) -> tuple[pd.DataFrame, PartitionInfo]:
-        """The frame and its ``PartitionInfo`` from one read of the file (the hash covers the whole file)."""
+        """The frame and its ``PartitionInfo`` from one read of the file (the hash covers the whole file).
+        ``columns``: every column (None), these, or a function of the file's column names that picks them."""
         key = f"{partition_prefix(zone, dataset, ds)}/{DATA_FILE}"
         data, uri = self.storage.read_bytes(key), self.storage.uri(key)
         frame = _parse_parquet(data, uri, columns)

@@ -34,8 +34,9 @@ from include.mlops.config import PipelineConfig
 from include.mlops.evaluation import compute_metrics, score
 from include.mlops.exceptions import MlopsError
 from include.mlops.lake import Lake
+from include.mlops.memory import give_back_memory
 from include.mlops.registry import CHALLENGER, RUN_KEY_TAG, find_registered, register_version
-from include.mlops.window import TrainingData, Window, assemble_window, window_from_check
+from include.mlops.window import TrainingData, Window, assemble_window, training_columns, window_from_check
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +57,22 @@ def feature_columns(frame: pd.DataFrame, cfg: PipelineConfig) -> tuple[list[str]
     numeric = [c for c in names if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     categorical = [c for c in names if c not in numeric]
     return numeric, categorical
+
+
+def model_frames(data: TrainingData, cfg: PipelineConfig) -> TrainingData:
+    """``data`` with only the columns a model is fitted and scored on: the features ``feature_columns`` picks on the
+    training part, and the target (the same features again: ``feature_columns`` of the result is theirs). An id-like
+    text column is known only from the sampled frame, so it is read; it goes here, before the fit, not beside it."""
+    from dataclasses import replace
+
+    numeric, categorical = feature_columns(data.train, cfg)
+    keep = {*numeric, *categorical, cfg.dataset.target}
+
+    def slim(frame: pd.DataFrame) -> pd.DataFrame:
+        columns = [c for c in frame.columns if c in keep]
+        return frame if len(columns) == len(frame.columns) else frame[columns]
+
+    return replace(data, train=slim(data.train), holdout=slim(data.holdout))
 
 
 def build_pipeline(
@@ -272,11 +289,11 @@ def train_and_register(
         client.set_terminated(stale.info.run_id, "FAILED")
 
     log.info("training data: %s", sampling_summary(data.sampling))
+    data = model_frames(data, cfg)  # a caller's frames stay whole; frames only this call holds are freed
     numeric, categorical = feature_columns(data.train, cfg)
     features = numeric + categorical
     pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
-    x_train, y_train = data.train[features], data.train[target]
-    x_hold, y_hold = data.holdout[features], data.holdout[target]
+    x_train, y_train = data.train[features], data.train[target]  # the holdout's features: only after the fit
     if parent_run_id is not None:
         active = mlflow.start_run(run_id=parent_run_id)
         mlflow.set_tags({RUN_KEY_TAG: run_key, **airflow_tags})
@@ -293,7 +310,7 @@ def train_and_register(
                 "holdout_start": window.holdout_start.isoformat(),
                 "window_end": window.end.isoformat(),
                 "rows_train": len(x_train),
-                "rows_holdout": len(x_hold),
+                "rows_holdout": len(data.holdout),
                 "n_numeric": len(numeric),
                 "n_categorical": len(categorical),
                 "config_file": cfg.source_path,
@@ -330,8 +347,10 @@ def train_and_register(
             },
             "lineage/training_data.json",
         )
+        give_back_memory()  # what reading and sampling the window freed: the fit's arrays are mapped anew
         pipeline.fit(x_train, y_train)
-        metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, score(pipeline, x_hold, task)).items()}
+        y_hold, hold_scores = data.holdout[target], score(pipeline, data.holdout[features], task)
+        metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, hold_scores).items()}
         metrics.update(
             {f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()}
         )
@@ -378,14 +397,19 @@ def train_on_check(
     partition that changed or vanished since raises ``InsufficientData``. ``drift_summary`` (what a drift check
     triggered the run with) is logged as the run's ``trigger/drift_summary.json``, again on a reused run."""
     window = window_from_check(check)
-    data = assemble_window(
-        lake, cfg, window, expected=check["partitions"], expected_labels=check.get("label_partitions") or None
-    )
     result = train_and_register(
         client,
         tracking_uri,
         cfg,
-        data,
+        # handed on, not kept here: the columns the model does not use can go before the fit (``model_frames``)
+        assemble_window(
+            lake,
+            cfg,
+            window,
+            training_columns(cfg),
+            expected=check["partitions"],
+            expected_labels=check.get("label_partitions") or None,
+        ),
         window,
         run_key,
         tags,
@@ -569,6 +593,7 @@ def train_candidate(
         lake,
         cfg,
         sub,
+        training_columns(cfg),
         expected={d: check["partitions"][d] for d in days},
         expected_labels={d: labels[d] for d in days if d in labels} or None,
     )
@@ -589,6 +614,7 @@ def train_candidate(
         rows = {"rows_fit": len(data.train), "rows_validation": len(data.holdout)}
         client.log_batch(child, params=[Param(k, str(v)) for k, v in {**params, **rows}.items()])
         try:
+            data = model_frames(data, cfg)
             numeric, categorical = feature_columns(data.train, cfg)
             features = numeric + categorical
             pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from include.mlops.config import PipelineConfig
 from include.mlops.exceptions import InsufficientData, WindowInvalid
 from include.mlops.jsonsafe import json_safe
-from include.mlops.lake import CorruptPartition, Lake
+from include.mlops.lake import Columns, CorruptPartition, Lake
+from include.mlops.memory import give_back_memory
 from include.mlops.outcomes import LABELS, join_labels, last_matured_day, matured
 
 if TYPE_CHECKING:
@@ -92,6 +93,27 @@ def sample_cap(cfg: PipelineConfig) -> int | None:
     (a cap below the minimum would refuse every window); None: no cap."""
     cap = cfg.training.max_rows
     return None if cap is None else max(cap, cfg.training.min_rows)
+
+
+def check_columns(cfg: PipelineConfig) -> Columns:
+    """What ``check_window`` reads of each partition: the target (with late labels the key that joins them), the
+    only columns the check looks at (``check_training_frame``, ``training_suite``) and the sample's strata."""
+    ds = cfg.dataset
+    wanted = [ds.target, *([ds.key_column] if ds.label_delay_days > 0 and ds.key_column else [])]
+    return lambda names: [c for c in names if c in wanted]
+
+
+def training_columns(cfg: PipelineConfig) -> Columns:
+    """What training reads of each partition: the columns ``feature_columns`` (training) may pick and the target (with
+    late labels the key that joins them), not the timestamp or ``dataset.exclude_columns`` (with ``dataset.features``
+    only those). A column a partition lacks is left out, as a whole read would: the error, if any, comes later."""
+    ds = cfg.dataset
+    key = {ds.key_column} if ds.label_delay_days > 0 and ds.key_column else set()
+    if ds.features:
+        wanted = {*ds.features, ds.target, *key}
+        return lambda names: [c for c in names if c in wanted]
+    skip = {ds.timestamp_column, *ds.exclude_columns} - {ds.target, *key}
+    return lambda names: [c for c in names if c not in skip]
 
 
 class Sample:
@@ -215,7 +237,7 @@ def assemble_window(
     lake: Lake,
     cfg: PipelineConfig,
     window: Window,
-    columns: list[str] | None = None,
+    columns: Columns = None,
     expected: dict[str, str] | None = None,
     holdout_only: bool = False,
     expected_labels: dict[str, str] | None = None,
@@ -229,6 +251,9 @@ def assemble_window(
     drawn partition by partition while they are read (``Sample``), so a large window is never all in memory.
     The holdout is read whole (the evaluation is exact) unless it alone holds more rows than the cap: then it is
     sampled the same way, to the cap. ``TrainingData.sampling`` says what was drawn (rows before/after, fraction).
+
+    ``columns`` (``Lake.read_partition_with_info``): what to read of each partition, by default every column;
+    ``check_columns`` and ``training_columns`` are what the check and training need.
 
     ``expected`` (ds -> content hash, from an earlier check) pins the exact partitions: a partition
     that changed or vanished since then raises instead of silently training on other data.
@@ -251,7 +276,10 @@ def assemble_window(
     days = window.days()
     if holdout_only:
         days = [d for d in days if d >= window.holdout_start]
+    train: pd.DataFrame | None = None
     for day in days:
+        if train is None and day >= window.holdout_start:  # every training day is read: the sample can be drawn
+            train = train_sample.frame()  # now, not beside the holdout's buffered rows
         ds = day.isoformat()
         if expected is not None and ds not in expected:
             missing.append(ds)
@@ -276,9 +304,9 @@ def assemble_window(
         if delay > 0:
             frame, entry = _join_day_labels(lake, cfg, ds, frame, entry, (expected_labels or {}).get(ds))
             unlabelled += entry["unlabelled_rows"]
-        frame["__ds"] = ds
         (holdout_sample if day >= window.holdout_start else train_sample).add(frame, day)
         del frame
+        give_back_memory()  # the rows the sample left out, before the next partition is read
         partitions.append(entry)
     if not partitions and not holdout_only:
         late = (
@@ -294,7 +322,7 @@ def assemble_window(
         raise InsufficientData(
             f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
         )
-    train, holdout = (_without_ds(s.frame()) for s in (train_sample, holdout_sample))
+    train, holdout = train_sample.frame() if train is None else train, holdout_sample.frame()
     if train.empty and not holdout.empty:  # a holdout-only read: the same columns, no rows
         train = holdout.iloc[:0].copy()
     if holdout.empty and not train.empty:
@@ -312,10 +340,6 @@ def assemble_window(
     return TrainingData(
         train, holdout, partitions, missing, digest, delay, through, immature, unlabelled, json_safe(sampling)
     )
-
-
-def _without_ds(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns="__ds") if "__ds" in frame.columns else frame
 
 
 def _join_day_labels(
@@ -480,10 +504,13 @@ def sampling_summary(sampling: dict[str, Any]) -> str:
 
 def check_window(lake: Lake, cfg: PipelineConfig, window: Window) -> WindowCheck:
     """Read the curated partitions of ``window`` and check the frame they make (``check_training_frame``, then
-    the GX ``training_suite``). ``InsufficientData`` says what is missing or wrong and what to do."""
+    the GX ``training_suite``). ``InsufficientData`` says what is missing or wrong and what to do.
+
+    Only the target is read (``check_columns``): the check looks at nothing else, and the sample (its rows, counts
+    and hashes) is the one training and evaluation draw from every column."""
     from include.mlops.validation import validate_frame
 
-    data = assemble_window(lake, cfg, window)
+    data = assemble_window(lake, cfg, window, check_columns(cfg))
     log.info("training window %s..%s: %s", window.start, window.end, sampling_summary(data.sampling))
     check_training_frame(data.train, data.holdout, cfg, window)
     summary = validate_frame(data.train, training_suite(cfg))

@@ -106,3 +106,24 @@ def test_regression_metrics():
     metrics = compute_metrics("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert metrics["mae"] == pytest.approx(2 / 3)
     assert metrics["rmse"] == pytest.approx(math.sqrt(4 / 3))
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_frame_scored_in_chunks_gets_the_scores_of_one_call(monkeypatch, task):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from include.mlops import evaluation
+    from include.mlops.training import build_pipeline
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"amount": rng.gamma(2.0, 30.0, 1000), "channel": rng.choice(["pos", "online"], 1000)})
+    y = (frame["amount"] > 60).astype(int) if task == "classification" else frame["amount"] * 2
+    cfg = SimpleNamespace(dataset=SimpleNamespace(task=task), training=SimpleNamespace(random_state=7))
+    model = build_pipeline(cfg, ["amount"], ["channel"], "hist_gradient_boosting", {"max_iter": 20}).fit(frame, y)
+    whole = evaluation.score(model, frame, task)
+    monkeypatch.setattr(evaluation, "SCORE_CHUNK_ROWS", 300)  # 1000 rows: 4 chunks, the last one short
+    chunked = evaluation.score(model, frame, task)
+    assert chunked.shape == (1000,)
+    np.testing.assert_array_equal(chunked, whole)

@@ -131,7 +131,6 @@ def test_the_sample_never_buffers_much_more_than_the_cap():
     for i in range(40):  # 40 partitions of 1000 rows: 40,000 rows read
         day = START + dt.timedelta(days=i)
         frame = day_frame(day, 1000, 20)
-        frame["__ds"] = day.isoformat()
         sample.add(frame, day)
         peak = max(peak, sample.buffered)
     assert peak <= 2 * 1000 + 1000  # the cap per class plus one partition (fraud is < cap rows in all)
@@ -171,3 +170,60 @@ def test_the_training_run_records_the_sample(make_config, mlflow_client, mlflow_
         recorded = json.load(fh)
     assert recorded["sampling"] == data.sampling
     assert recorded["sampling"]["train"]["fraction"] == round(1000 / 7000, 6)
+
+
+def test_the_check_reads_only_the_target_and_draws_the_rows_every_column_draws(make_config):
+    from include.mlops.window import check_columns
+
+    cfg = make_config(training={"max_rows": 1000})
+    lake = write_window(cfg, train_rows=1000, train_positives=30, holdout_rows=300, holdout_positives=9)
+    full = assemble_window(lake, cfg, WINDOW)
+    target_only = assemble_window(lake, cfg, WINDOW, check_columns(cfg))
+
+    assert list(target_only.train.columns) == ["is_fraud"] and list(target_only.holdout.columns) == ["is_fraud"]
+    assert target_only.sampling == full.sampling and target_only.content_hash == full.content_hash
+    assert target_only.partitions == full.partitions  # rows counted from the file, not from the columns read
+    pd.testing.assert_series_equal(target_only.train["is_fraud"], full.train["is_fraud"])
+
+
+def test_training_reads_neither_the_timestamp_nor_excluded_columns_and_drops_id_like_ones_before_the_fit(make_config):
+    from include.mlops.training import feature_columns, model_frames
+    from include.mlops.window import training_columns
+
+    cfg = make_config(training={"max_rows": 1000})
+    lake = write_window(cfg, train_rows=1000, train_positives=30, holdout_rows=300, holdout_positives=9)
+    full = assemble_window(lake, cfg, WINDOW)
+    read = assemble_window(lake, cfg, WINDOW, training_columns(cfg))
+    assert list(read.train.columns) == ["row_id", "amount", "channel", "is_fraud"]  # no event_time
+    pd.testing.assert_frame_equal(read.train, full.train.drop(columns="event_time"))
+
+    slim = model_frames(read, cfg)  # row_id is unique per row: not a feature, so it goes before the fit
+    assert list(slim.train.columns) == list(slim.holdout.columns) == ["amount", "channel", "is_fraud"]
+    assert feature_columns(slim.train, cfg) == feature_columns(full.train, cfg) == (["amount"], ["channel"])
+    assert slim.sampling == full.sampling and slim.partitions == full.partitions
+
+    excluded = make_config(dataset={"exclude_columns": ["channel"]})
+    assert list(assemble_window(lake, excluded, WINDOW, training_columns(excluded)).train.columns) == [
+        "row_id",
+        "amount",
+        "is_fraud",
+    ]
+    chosen = make_config(dataset={"exclude_columns": [], "features": ["amount", "not_in_the_data"]})
+    assert list(assemble_window(lake, chosen, WINDOW, training_columns(chosen)).train.columns) == ["amount", "is_fraud"]
+
+
+def test_the_model_trained_on_the_columns_read_is_the_one_every_column_trains(make_config, mlflow_client, mlflow_uri):
+    from include.mlops.training import train_and_register, train_on_check
+
+    cfg = make_config(training={"max_rows": 1000})
+    lake = write_window(cfg, train_rows=1000, train_positives=30, holdout_rows=300, holdout_positives=9)
+    check = check_window(lake, cfg, WINDOW).as_dict()
+    whole = train_and_register(mlflow_client, mlflow_uri, cfg, assemble_window(lake, cfg, WINDOW), WINDOW, "t/a", {})
+    checked = train_on_check(mlflow_client, mlflow_uri, cfg, lake, check, "t/b", {})
+
+    assert checked.metrics == whole.metrics and checked.rows_train == whole.rows_train == 1000
+    lineage = [
+        json.load(open(mlflow_client.download_artifacts(r.run_id, "lineage/training_data.json")))
+        for r in (whole, checked)
+    ]
+    assert lineage[0] == lineage[1]
