@@ -449,3 +449,44 @@ def test_the_challenger_task_skips_missing_results_and_fails_at_once_without_a_p
     no_plan = TrainChallengerOperator(task_id="t", window_check=WINDOW_CHECK, candidates=None, results=[])
     with pytest.raises(NoCandidateLeft, match="plan_candidates left no candidates"):
         no_plan.execute(_context())
+
+
+@pytest.mark.parametrize(("candidates", "cpus", "threads"), [(1, 2, None), (3, 2, 1), (2, 2, 1), (2, 8, 4), (3, 8, 2)])
+def test_candidates_side_by_side_share_the_cores(candidates, cpus, threads):
+    from include.mlops.training import candidate_threads
+
+    assert candidate_threads(candidates, cpus) == threads
+
+
+def test_a_candidate_fits_within_its_thread_share(world, mlflow_client, monkeypatch):
+    """The operator gives each mapped fit its share of the cores; the fit and its scoring run under that limit
+    (what OpenMP and BLAS report inside the fit), and the library's default is no limit."""
+    from unittest import mock
+
+    from threadpoolctl import threadpool_info
+
+    from include.mlops import training
+    from mlops_airflow.hooks.mlflow_hook import MlflowHook
+    from mlops_airflow.operators.candidates import TrainCandidateOperator
+
+    cfg, lake, check, specs, split, parent = world
+    seen: list[set[int]] = []
+    real_score = training.score
+
+    def score(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info()})
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(training, "score", score)
+    training.train_candidate(mlflow_client, cfg, lake, check, specs[0], split, parent, "dag/run-2", {}, threads=1)
+    assert seen[-1] == {1}
+    item = {**CANDIDATES[0], "parent_run_id": parent, "split": {"fit_days": ["a"], "validation_days": ["b"]}}
+    op = TrainCandidateOperator(task_id="train_candidate", candidate=item, window_check=WINDOW_CHECK)
+    with (
+        mock.patch.object(MlflowHook, "client"),
+        mock.patch("include.mlops.training.train_candidate") as called,
+        mock.patch("os.sched_getaffinity", return_value={0, 1, 2, 3, 4, 5}),
+    ):
+        called.return_value = training.CandidateResult("hgb", "hist_gradient_boosting", {}, {}, "run")
+        op.execute(_context())
+    assert called.call_args.kwargs["threads"] == 6 // len(CANDIDATES)

@@ -121,9 +121,10 @@ class TrainCandidateOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from include.mlops.candidates import expand_candidates
         from include.mlops.exceptions import InsufficientData
         from include.mlops.jsonsafe import json_safe
-        from include.mlops.training import CandidateFailed, CandidateResult, train_candidate
+        from include.mlops.training import CandidateFailed, CandidateResult, candidate_threads, train_candidate
 
         cfg = self.config
         spec, parent, split = _assignment(self.candidate)
@@ -135,9 +136,19 @@ class TrainCandidateOperator(MlopsOperator):
             result = CandidateResult(spec.name, spec.estimator, dict(spec.params), None, None)
             self.outcome("ONE candidate %s: not fitted here; train_challenger trains it", spec.name)
             return json_safe(result.as_dict())
+        threads = candidate_threads(len(expand_candidates(cfg.model)))  # the mapped tasks run side by side
         try:
             result = train_candidate(
-                self.mlflow_hook.client(), cfg, self.lake, check, spec, split, parent, key, airflow_tags(context)
+                self.mlflow_hook.client(),
+                cfg,
+                self.lake,
+                check,
+                spec,
+                split,
+                parent,
+                key,
+                airflow_tags(context),
+                threads=threads,
             )
         except CandidateFailed as exc:
             raise CandidateRejected(str(exc)) from None
