@@ -4,7 +4,7 @@ Every measurement runs in a fresh interpreter (so imports and peak memory are it
 is the child's max RSS. Data comes from the simulator. Prints a table and writes bench-results.json.
 Benchmarks are not tests: nothing here asserts a time.
 
-    make bench                      # everything (~1.5 h on 2 quiet cores: the 60-day backfill ~25 min, scaling ~30)
+    make bench                      # everything (~45 min on 2 quiet cores; the 60-day backfill ~17)
     python scripts/bench.py --only drift,gx            # updates those figures in bench-results.json
     python scripts/bench.py --only score --score-repeat 3   # score a 1M-row curated day with the champion
     python scripts/bench.py --only pipeline --pipeline-repeat 3   # scripts/bench_pipeline.py, median of 3
@@ -468,7 +468,7 @@ def main() -> int:
         "ingest": lambda: bench_ingest(args.rows),
         "score": lambda: bench_score(args.rows, repeat=args.score_repeat),
         "pipeline": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat),
-        "backfill": lambda: bench_backfill(),  # 60 days on the Celery stack: ~25 min on a quiet machine
+        "backfill": lambda: bench_backfill(),  # 60 days on the Celery stack: ~17 min on a quiet machine
         "pipeline_celery": lambda: bench_pipeline(args.rows, repeat=args.pipeline_repeat, executor="celery"),
         "scaling": bench_scaling,  # scripts/bench_scaling.py: 100k/1M/3M rows per day, 28-day windows
     }
