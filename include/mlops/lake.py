@@ -212,7 +212,8 @@ Columns = Sequence[str] | Callable[[list[str]], list[str]] | None
 
 
 def _parse_parquet(data: bytes, uri: str, columns: Columns = None, *, metadata_only: bool = False) -> Any:
-    """The frame (or, with ``metadata_only``, the row count) of Parquet ``data``; CorruptPartition if unreadable."""
+    """The frame (or, with ``metadata_only``, the row count) of Parquet ``data``; CorruptPartition if unreadable.
+    Reading some ``columns`` decodes the others too, a column at a time and dropped, as a whole read would."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -221,9 +222,16 @@ def _parse_parquet(data: bytes, uri: str, columns: Columns = None, *, metadata_o
             return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
         import pandas as pd
 
-        if callable(columns):
-            columns = columns(pq.read_schema(io.BytesIO(data)).names)
-        return pd.read_parquet(io.BytesIO(data), columns=None if columns is None else list(columns))
+        if columns is None:
+            return pd.read_parquet(io.BytesIO(data))
+        file = pq.ParquetFile(io.BytesIO(data))
+        names = file.schema_arrow.names
+        wanted = list(columns(names) if callable(columns) else columns)
+        frame = pd.read_parquet(io.BytesIO(data), columns=wanted)
+        for name in names:  # a part read still finds a damaged page anywhere, one column in memory at a time
+            if name not in wanted:
+                file.read(columns=[name])
+        return frame
     except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: bad footer; OSError: corrupt compressed pages
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}"
         raise CorruptPartition(uri, _sha256(data), reason) from exc

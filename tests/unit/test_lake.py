@@ -79,3 +79,27 @@ def test_partition_file_is_a_local_path_to_the_stored_file(any_lake):
     with pytest.raises(type(missing_bytes.value)):
         with any_lake.partition_file("landing", "ds", "2026-03-05"):
             pass
+
+
+def test_a_partial_read_still_refuses_a_damaged_page_in_a_column_it_does_not_return(tmp_path):
+    """Reading only some columns (the window check reads the target) still decodes the others, one at a time:
+    a damaged page anywhere raises CorruptPartition, as reading the whole partition does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from include.mlops.lake import CorruptPartition
+
+    lake = Lake.at(str(tmp_path))
+    table = pa.table({"label": [0, 1] * 5000, "text": [f"value-{i}" for i in range(10000)]})
+    path = tmp_path / "curated" / "t" / "ds=2026-01-01" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path, compression="snappy", use_dictionary=False)
+    meta = pq.ParquetFile(path).metadata.row_group(0).column(1)  # the text column's pages
+    data = bytearray(path.read_bytes())
+    start = meta.data_page_offset + 64
+    data[start : start + 256] = bytes(256)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPartition):
+        lake.read_partition("curated", "t", "2026-01-01", columns=["label"])
+    with pytest.raises(CorruptPartition):
+        lake.read_partition("curated", "t", "2026-01-01", columns=lambda names: [n for n in names if n == "label"])
