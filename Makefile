@@ -29,7 +29,7 @@ browser-deps:  ## Debian's chromium for tests/browser (Playwright drives it, nev
 	  rm -f $$log; echo "browser-deps: installed $$($(CHROMIUM) --version 2>/dev/null)"; }
 
 PROMTOOL ?= promtool
-monitoring-deps:  ## Debian's prometheus (prometheus + promtool) for tests/unit/test_alert_rules.py and the dashboard test; needs root
+monitoring-deps:  ## Debian's prometheus (prometheus + promtool) for tests/monitoring/test_alert_rules.py and the dashboard test; needs root
 	@command -v $(PROMTOOL) >/dev/null || { \
 	  log=$$(mktemp); \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >$$log 2>&1 \
@@ -60,7 +60,7 @@ bench: venv  ## hot paths side by side with their baselines; writes bench-result
 
 # Pins already in a lock are kept (uv prefers the output file's versions); to move one on purpose:
 # make lock LOCK_ARGS="--upgrade-package mlflow". The dev lock is resolved with the runtime lock as a
-# constraint, so every runtime pin is the same in both (tests/unit/test_dependency_files.py checks it).
+# constraint, so every runtime pin is the same in both (tests/deploy/test_dependency_files.py checks it).
 LOCK_ARGS ?=
 LOCK := $(BIN)/uv pip compile --python-version 3.11 --custom-compile-command "make lock" -q $(LOCK_ARGS)
 lock:  ## re-resolve requirements.in into requirements.lock, then requirements-dev.in on top into requirements-dev.lock

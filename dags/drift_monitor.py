@@ -38,7 +38,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import DRIFT_DAG_ID, TRAINING_DAG_ID
 from mlops_airflow.operators.drift import DriftCheckOperator
@@ -47,7 +47,7 @@ from mlops_airflow.params import RunParam, date_param
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(DRIFT_DAG_ID),

@@ -43,7 +43,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.assets import curated_batch
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import INGEST_DAG_ID
@@ -60,7 +60,7 @@ DS = RunParam("ds")
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(INGEST_DAG_ID),

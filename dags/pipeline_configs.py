@@ -10,7 +10,7 @@ other pipelines' DAGs are untouched either way. With no `MLOPS_PIPELINES` this f
 
 from __future__ import annotations
 
-from include.mlops.pipelines import config_errors, scan
+from include.mlops.core.pipelines import config_errors, scan
 
 
 class PipelineConfigError(Exception):

@@ -32,7 +32,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.assets import champion_moves, predictions
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import SHADOW_DAG_ID
@@ -40,7 +40,7 @@ from mlops_airflow.operators.shadow import ReviewShadowOperator
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(SHADOW_DAG_ID),

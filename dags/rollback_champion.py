@@ -30,7 +30,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import ROLLBACK_DAG_ID
 from mlops_airflow.operators.training import CheckRollbackTargetOperator, RollbackChampionOperator
@@ -38,7 +38,7 @@ from mlops_airflow.params import RunParam, text_param, version_param
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(ROLLBACK_DAG_ID),

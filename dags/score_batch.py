@@ -33,7 +33,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.assets import curated_batch, predictions
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import SCORE_DAG_ID
@@ -42,7 +42,7 @@ from mlops_airflow.params import RunParam, date_param, version_param
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(SCORE_DAG_ID),

@@ -56,7 +56,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag
 
-from include.mlops.pipelines import Pipeline, pipelines
+from include.mlops.core.pipelines import Pipeline, pipelines
 from mlops_airflow.assets import champion_moves
 from mlops_airflow.defaults import task_defaults
 from mlops_airflow.names import TRAINING_DAG_ID
@@ -75,7 +75,7 @@ from mlops_airflow.params import RunParam, date_param, id_param, json_object_par
 
 
 def build(p: Pipeline) -> None:
-    """This DAG for pipeline ``p`` (see ``include.mlops.pipelines``)."""
+    """This DAG for pipeline ``p`` (see ``include.mlops.core.pipelines``)."""
 
     @dag(
         dag_id=p.dag_id(TRAINING_DAG_ID),

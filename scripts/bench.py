@@ -105,8 +105,8 @@ def bench_parse_pipelines(runs: int, count: int = 20) -> dict:
 # read them from Parquet, so neither pays for generating them.
 DRIFT_DAYS = 5
 DRIFT_SETUP = """
-from include.mlops.lake import Lake
-from include.mlops.simulator import generate_day
+from include.mlops.data.lake import Lake
+from include.mlops.data.simulator import generate_day
 lake = Lake.at({root!r})
 start, shift = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
 days = [start + dt.timedelta(days=i) for i in range({days})]
@@ -116,8 +116,8 @@ for day in days + [shift + dt.timedelta(days=i) for i in range({days})]:
 done()
 """
 DRIFT_COLUMNS = """
-from include.mlops.lake import Lake
-from include.mlops.simulator import NUMERIC_COLUMNS, FLAG_COLUMNS, CATEGORICAL_COLUMNS
+from include.mlops.data.lake import Lake
+from include.mlops.data.simulator import NUMERIC_COLUMNS, FLAG_COLUMNS, CATEGORICAL_COLUMNS
 num = [c for c in NUMERIC_COLUMNS + FLAG_COLUMNS if c != "day_of_week"]
 cat = list(CATEGORICAL_COLUMNS)
 cols = num + cat + ["is_fraud"]
@@ -130,8 +130,8 @@ DRIFT_OURS = (
     DRIFT_COLUMNS
     + """
 t = time.perf_counter()
-from include.mlops.config import DriftConfig
-from include.mlops.drift import compute_drift, read_sampled
+from include.mlops.core.config import DriftConfig
+from include.mlops.monitor.drift import compute_drift, read_sampled
 cfg = DriftConfig()
 ref, _, ref_rows = read_sampled(lake, "bench", ref_days, cols, cfg.sample_cap, cfg.seed, "is_fraud")
 cur, _, cur_rows = read_sampled(lake, "bench", cur_days, cols, cfg.sample_cap, cfg.seed, "is_fraud")
@@ -153,7 +153,7 @@ definition = DataDefinition(numerical_columns=num, categorical_columns=cat)
 snapshot = Report([DataDriftPreset(columns=num + cat)]).run(
     current_data=Dataset.from_pandas(cur[num + cat], data_definition=definition),
     reference_data=Dataset.from_pandas(ref[num + cat], data_definition=definition))
-from include.mlops.drift import _is_drifted
+from include.mlops.monitor.drift import _is_drifted
 drifted = sorted(m["config"]["column"] for m in snapshot.dict()["metrics"] if m["config"]["type"].endswith("ValueDrift")
                  and _is_drifted(m["config"]["method"], float(m["value"]), float(m["config"]["threshold"])))
 done(seconds=time.perf_counter() - t, drifted=drifted)
@@ -183,8 +183,8 @@ def bench_drift(rows: int) -> dict:
 
 # -- validation at scale ------------------------------------------------------------------------
 GX_DATA = """
-from include.mlops.simulator import generate_day
-from include.mlops.validation import load_suite
+from include.mlops.data.simulator import generate_day
+from include.mlops.data.validation import load_suite
 frame = generate_day(dt.date(2026, 3, 4), rows_per_day={rows})
 suite = load_suite({suite!r})
 """
@@ -197,7 +197,7 @@ t = time.perf_counter()
 import great_expectations
 imported = time.perf_counter() - t
 t = time.perf_counter()
-from include.mlops.validation import validate_frame
+from include.mlops.data.validation import validate_frame
 summary = validate_frame(frame, suite)
 done(seconds=time.perf_counter() - t, success=summary.success, expectations=summary.evaluated, rows=len(frame),
      import_seconds=imported)
@@ -232,9 +232,9 @@ done(seconds=time.perf_counter() - t, success=failed == 0, rows=len(frame))
 # Its peak RSS is the figure that must stay flat from 1M to 3M rows; the frame-in-memory run above also
 # holds the simulated frame, so its peak grows with the rows by construction.
 GX_TASK_SETUP = """
-from include.mlops.config import parse_config
-from include.mlops.lake import Lake
-from include.mlops.ingest import land_batch
+from include.mlops.core.config import parse_config
+from include.mlops.data.lake import Lake
+from include.mlops.data.ingest import land_batch
 cfg = parse_config({{"lake": {{"root": {root!r}}}, "simulator": {{"rows_per_day": {rows}}},
                     "dataset": {{"suite": {suite!r}}}}})
 land_batch(cfg, Lake.at({root!r}), dt.date(2026, 3, 4))
@@ -242,9 +242,9 @@ done()
 """
 GX_TASK = """
 import os
-from include.mlops.config import parse_config
-from include.mlops.lake import Lake
-from include.mlops.ingest import validate_landed
+from include.mlops.core.config import parse_config
+from include.mlops.data.lake import Lake
+from include.mlops.data.ingest import validate_landed
 import great_expectations  # imported before the clock and the memory baseline, as in a task process
 base_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 cfg = parse_config({{"lake": {{"root": {root!r}}}, "simulator": {{"rows_per_day": {rows}}},
@@ -284,9 +284,9 @@ def bench_gx(rows: int) -> dict:
 # -- ingestion throughput and per-task memory ----------------------------------------------------
 # Each step in its own child, as each is its own task process: rows/s over the three, peak RSS per step.
 INGEST_STEP = """
-from include.mlops.config import parse_config
-from include.mlops.lake import Lake
-from include.mlops.ingest import land_batch, validate_landed, publish
+from include.mlops.core.config import parse_config
+from include.mlops.data.lake import Lake
+from include.mlops.data.ingest import land_batch, validate_landed, publish
 cfg = parse_config({{"lake": {{"root": {root!r}}}, "simulator": {{"rows_per_day": {rows}}},
                     "dataset": {{"suite": {suite!r}}}}})
 lake = Lake.at({root!r})
@@ -324,7 +324,7 @@ SCORE_TARGET_S = 10.0  # issue 13: a 1M-row day scored in <= 10 s on this machin
 SCORE_DAY = dt.date(2026, 3, 4)  # a Wednesday: the simulator's weekday volume factor is 1.0, so rows_per_day rows
 SCORE_TRAIN_DAYS = 4  # the seed champion's days (the last one its holdout), before SCORE_DAY
 SCORE_CONFIG = """
-from include.mlops.config import parse_config
+from include.mlops.core.config import parse_config
 def config(rows):
     return parse_config({{"lake": {{"root": {root!r}}}, "simulator": {{"rows_per_day": rows}},
                          "dataset": {{"suite": {suite!r}, "label_delay_days": 0}}, "evaluation": {{"floor": 0.0}}}})
@@ -335,11 +335,12 @@ SCORE_SETUP = (
     + """
 import mlflow
 from mlflow import MlflowClient
-from include.mlops.ingest import land_batch, publish
-from include.mlops.lake import Lake
-from include.mlops.registry import evaluate, promote
-from include.mlops.training import train_and_register
-from include.mlops.window import Window, assemble_window
+from include.mlops.data.ingest import land_batch, publish
+from include.mlops.data.lake import Lake
+from include.mlops.promotion.evaluation import evaluate
+from include.mlops.promotion.aliases import promote
+from include.mlops.model.training import train_and_register
+from include.mlops.model.window import Window, assemble_window
 small, big = config(5000), config({rows})
 lake = Lake.at(small.lake_root)
 day = dt.date.fromisoformat({day!r})
@@ -364,8 +365,8 @@ SCORE_OURS = (
 import os
 import mlflow
 from mlflow import MlflowClient
-from include.mlops.lake import Lake
-from include.mlops.scoring import resolve_models, score_with
+from include.mlops.data.lake import Lake
+from include.mlops.serve.scoring import resolve_models, score_with
 cfg = config({rows})
 lake = Lake.at(cfg.lake_root)
 day = dt.date.fromisoformat({day!r})

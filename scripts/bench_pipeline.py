@@ -191,7 +191,7 @@ def _window_days() -> tuple[dt.date, int, int]:
 def _rows_per_day(rows: int) -> int:
     """``simulator.rows_per_day`` that puts ~``rows`` rows in the window (weekday volumes differ)."""
     sys.path.insert(0, str(ROOT))
-    from include.mlops.simulator import rows_for_day
+    from include.mlops.data.simulator import rows_for_day
 
     start, days, _ = _window_days()
     scale = sum(rows_for_day(start + dt.timedelta(days=i), 1_000_000) for i in range(days)) / 1_000_000
@@ -211,9 +211,9 @@ def _write_config(path: Path, lake: Path, rows_per_day: int) -> None:
 
 SEED_LAKE = """
 import datetime as dt, json, sys
-from include.mlops.config import load_config
-from include.mlops.ingest import ingest_day
-from include.mlops.lake import Lake
+from include.mlops.core.config import load_config
+from include.mlops.data.ingest import ingest_day
+from include.mlops.data.lake import Lake
 cfg = load_config(sys.argv[1]); lake = Lake.at(cfg.lake_root)
 start, n = dt.date.fromisoformat(sys.argv[2]), int(sys.argv[3])
 rows = 0
@@ -229,11 +229,12 @@ SEED_CHAMPION = """
 import datetime as dt, sys
 import mlflow
 from mlflow import MlflowClient
-from include.mlops.config import load_config
-from include.mlops.lake import Lake
-from include.mlops.registry import evaluate, promote
-from include.mlops.training import train_and_register
-from include.mlops.window import Window, assemble_window
+from include.mlops.core.config import load_config
+from include.mlops.data.lake import Lake
+from include.mlops.promotion.evaluation import evaluate
+from include.mlops.promotion.aliases import promote
+from include.mlops.model.training import train_and_register
+from include.mlops.model.window import Window, assemble_window
 cfg = load_config(sys.argv[1]); lake = Lake.at(cfg.lake_root)
 # trained on the days just before the benchmark window's holdout and checked on the last of them, so
 # the champion never saw the holdout the challenger is compared on
@@ -269,16 +270,16 @@ def _plain_child(spec: dict[str, Any]) -> None:
     import sklearn.ensemble  # noqa: F401
     import skops.io  # noqa: F401
 
-    from include.mlops.approval import wait_reason
-    from include.mlops.candidates import expand_candidates, validation_split
-    from include.mlops.card import record_card
-    from include.mlops.config import load_config
-    from include.mlops.exceptions import PromotionRejected
-    from include.mlops.lake import Lake
-    from include.mlops.registry import evaluate_and_record
-    from include.mlops.shadow import promote_or_shadow
-    from include.mlops.training import open_parent_run, train_best, train_candidate
-    from include.mlops.window import check_window, resolve_window, window_from_check
+    from include.mlops.core.config import load_config
+    from include.mlops.core.exceptions import PromotionRejected
+    from include.mlops.data.lake import Lake
+    from include.mlops.model.candidates import expand_candidates, validation_split
+    from include.mlops.model.training import open_parent_run, train_best, train_candidate
+    from include.mlops.model.window import check_window, resolve_window, window_from_check
+    from include.mlops.promotion.approval import wait_reason
+    from include.mlops.promotion.card import record_card
+    from include.mlops.promotion.evaluation import evaluate_and_record
+    from include.mlops.promotion.shadow import promote_or_shadow
 
     cfg = load_config(spec["config"])
     lake = Lake.at(cfg.lake_root)

@@ -39,8 +39,8 @@ DRIFT_DAYS = 3  # reference days and current days (drift.window_days)
 PLOT = ROOT / "docs" / "scaling.png"
 
 CONFIG = """
-from include.mlops.config import parse_config
-from include.mlops.lake import Lake
+from include.mlops.core.config import parse_config
+from include.mlops.data.lake import Lake
 def config(rows, name="scaling"):
     return parse_config({{"lake": {{"root": {root!r}}}, "simulator": {{"rows_per_day": rows}},
                          "dataset": {{"suite": {suite!r}, "label_delay_days": 0}}, "evaluation": {{"floor": 0.0}},
@@ -63,8 +63,8 @@ DRIFT_TASK = (
     CONFIG
     + """
 t = time.perf_counter()
-from include.mlops.drift import compute_drift, read_sampled
-from include.mlops.simulator import NUMERIC_COLUMNS, FLAG_COLUMNS, CATEGORICAL_COLUMNS
+from include.mlops.monitor.drift import compute_drift, read_sampled
+from include.mlops.data.simulator import NUMERIC_COLUMNS, FLAG_COLUMNS, CATEGORICAL_COLUMNS
 cfg = config({rows})
 lake = Lake.at(cfg.lake_root)
 num = [c for c in NUMERIC_COLUMNS + FLAG_COLUMNS if c != "day_of_week"]
@@ -81,8 +81,8 @@ done(seconds=time.perf_counter() - t, rows=ref_rows + cur_rows)
 WINDOW_SETUP = (
     CONFIG
     + """
-from include.mlops.lake import DATA_FILE, partition_prefix
-from include.mlops.simulator import generate_day
+from include.mlops.data.lake import DATA_FILE, partition_prefix
+from include.mlops.data.simulator import generate_day
 cfg = config({rows})
 lake = Lake.at(cfg.lake_root)
 end = dt.date.fromisoformat({end!r})
@@ -103,7 +103,7 @@ WINDOW_TASK = (
     + """
 import mlflow
 from mlflow import MlflowClient
-from include.mlops.window import Window
+from include.mlops.model.window import Window
 cfg = config({rows}, {model!r})
 lake = Lake.at(cfg.lake_root)
 end = dt.date.fromisoformat({end!r})
@@ -112,7 +112,7 @@ state = {state!r}
 uri = {uri!r}
 t = time.perf_counter()
 if {step!r} == "check":
-    from include.mlops.window import check_window
+    from include.mlops.model.window import check_window
     check = check_window(lake, cfg, window)
     json.dump(check.as_dict(), open(state, "w"))
     done(seconds=time.perf_counter() - t, rows_train=check.rows_train, rows_holdout=check.rows_holdout,
@@ -122,13 +122,13 @@ else:
     mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if {step!r} == "train":
-        from include.mlops.training import train_on_check
+        from include.mlops.model.training import train_on_check
         result = train_on_check(client, uri, cfg, lake, check, "bench/scaling-{rows}", {{}})
         check["version"] = result.version
         json.dump(check, open(state, "w"))
         done(seconds=time.perf_counter() - t, version=result.version, rows_train=result.rows_train)
     else:
-        from include.mlops.registry import evaluate_and_record
+        from include.mlops.promotion.evaluation import evaluate_and_record
         record = evaluate_and_record(client, lake, cfg, check, check["version"], {{"reason": "bench"}})
         done(seconds=time.perf_counter() - t, promote=record.evaluation.decision.promote)
 """

@@ -177,11 +177,11 @@ def policy_metrics(cfg, never_version: str) -> dict:
     import numpy as np
     import pandas as pd
 
-    from include.mlops.evaluation import compute_metrics, score
-    from include.mlops.lake import Lake
-    from include.mlops.outcomes import SCORE, join_labels, key_of, matured, read_labels, read_predictions
-    from include.mlops.registry import load_version
-    from include.mlops.training import build_pipeline, feature_columns
+    from include.mlops.data.lake import Lake
+    from include.mlops.data.outcomes import SCORE, join_labels, key_of, matured, read_labels, read_predictions
+    from include.mlops.model.metrics import compute_metrics, score
+    from include.mlops.model.registry import load_version
+    from include.mlops.model.training import build_pipeline, feature_columns
 
     lake = Lake.at(cfg.lake_root)
     name, task, target = cfg.dataset.name, cfg.dataset.task, cfg.dataset.target
@@ -232,8 +232,8 @@ def policy_metrics(cfg, never_version: str) -> dict:
 def land_late_labels(cfg, days: list[dt.date]) -> None:
     """The labels of ``days`` arrive (what the runs of day + delay would land), so every post-shift day can be
     scored on realized performance."""
-    from include.mlops.ingest import ingest_labels
-    from include.mlops.lake import Lake
+    from include.mlops.data.ingest import ingest_labels
+    from include.mlops.data.lake import Lake
 
     lake = Lake.at(cfg.lake_root)
     for day in days:
@@ -264,8 +264,8 @@ def main() -> int:
 
     from mlflow import MlflowClient
 
-    from include.mlops.config import load_config
-    from include.mlops.registry import champion_version
+    from include.mlops.core.config import load_config
+    from include.mlops.model.registry import champion_version
 
     cfg = load_config()
     delay = cfg.dataset.label_delay_days

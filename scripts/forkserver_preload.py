@@ -13,7 +13,7 @@ of the project (include/, plugins/, dags/: those must be imported by each task f
 drags one in. scripts/run_local.sh runs it before Airflow starts.
 
     python scripts/forkserver_preload.py --check        # exit 1, with the reason, when the list is unsafe
-    python scripts/forkserver_preload.py --probe SPEC   # used by tests/unit/test_forkserver_preload.py
+    python scripts/forkserver_preload.py --probe SPEC   # used by tests/deploy/test_forkserver_preload.py
     python scripts/forkserver_preload.py --memory       # RSS/PSS/USS of a task process, preloaded vs stock
 
 Standard library only at module level (bench_pipeline.py imports it).

@@ -148,7 +148,7 @@ fi
 echo "==> Airflow metadata database migration (logs/airflow-migrate.log)"
 "$BIN/airflow" db migrate >"$ROOT/logs/airflow-migrate.log" 2>&1 || { tail -n 20 "$ROOT/logs/airflow-migrate.log" >&2; exit 1; }
 # one promotion pool per pipeline: mlops_promotion, mlops_promotion__<name> ...
-PIPELINES=$("$BIN/python" -m include.mlops.pipelines) || { echo "a pipeline config in $MLOPS_PIPELINES is broken (above)" >&2; exit 1; }
+PIPELINES=$("$BIN/python" -m include.mlops.core.pipelines) || { echo "a pipeline config in $MLOPS_PIPELINES is broken (above)" >&2; exit 1; }
 while IFS=$'\t' read -r name pool _; do
   "$BIN/airflow" pools set "$pool" 1 "Serializes champion promotions of pipeline $name (compare-and-set on the alias)" >/dev/null
 done <<<"$PIPELINES"

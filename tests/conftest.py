@@ -48,7 +48,7 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest
     ``MLOPS_CONFIG`` at it. Returns a function taking section overrides; it returns the loaded config."""
     import yaml
 
-    from include.mlops.config import load_config
+    from include.mlops.core.config import load_config
 
     safe = "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
 

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from include.mlops.config import load_config
-from include.mlops.exceptions import MlopsError
+from include.mlops.core.config import load_config
+from include.mlops.core.exceptions import MlopsError
 
 FAILED_SHOWN = 3  # failed expectations printed per day; the rest are in validation.json
 
@@ -117,7 +117,7 @@ def _summary_lines(results: list[dict[str, Any]], cfg, requarantine: bool) -> tu
 
 
 def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> int:
-    from include.mlops.ingest import ingest_day
+    from include.mlops.data.ingest import ingest_day
 
     results = []
     for day in _progress(days):
@@ -150,8 +150,8 @@ def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> 
 
 
 def _suite(cfg, lake, action: str) -> int:
-    from include.mlops.ingest import DERIVED_SUITE_KEY, derive_and_keep
-    from include.mlops.validation import stale_keys
+    from include.mlops.data.ingest import DERIVED_SUITE_KEY, derive_and_keep
+    from include.mlops.data.validation import stale_keys
 
     path = cfg.suite_path()
     key = DERIVED_SUITE_KEY.format(dataset=cfg.dataset.name)
@@ -165,7 +165,7 @@ def _suite(cfg, lake, action: str) -> int:
         print(f"derived {len(suite['expectations'])} expectations into {lake.storage.uri(key)}")
         return 0
     if path is not None:
-        from include.mlops.validation import load_suite
+        from include.mlops.data.validation import load_suite
 
         suite, origin, stale = load_suite(path), f"{path} (dataset.suite)", []
     elif lake.storage.exists(key):
@@ -196,7 +196,7 @@ def _suite(cfg, lake, action: str) -> int:
             print("  - " + _explain(e))
         columns = record.get("columns")
         if columns and cfg.dataset.uri:
-            from include.mlops.sources import read_source
+            from include.mlops.data.sources import read_source
 
             now = read_source(cfg)
             seen = {str(c): str(t) for c, t in now.dtypes.items()}
@@ -241,8 +241,8 @@ def _load_chosen(config: str | None, pipeline: str | None) -> Any:
     """``--pipeline NAME``: that pipeline of the ``MLOPS_PIPELINES`` folder; else ``--config`` or the main one."""
     if pipeline is None:
         return load_config(config)
-    from include.mlops.exceptions import ConfigError
-    from include.mlops.pipelines import PIPELINES_ENV, scan
+    from include.mlops.core.exceptions import ConfigError
+    from include.mlops.core.pipelines import PIPELINES_ENV, scan
 
     for p in scan()[0]:
         if p.name == pipeline:
@@ -282,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
 
     if args.command == "example-data":
-        from include.mlops.config import PROJECT_ROOT
-        from include.mlops.examples import write_energy
+        from include.mlops.core.config import PROJECT_ROOT
+        from include.mlops.data.examples import write_energy
 
         end = args.end or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
         out = Path(args.out) if Path(args.out).is_absolute() else PROJECT_ROOT / args.out
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if cfg.dataset.uri is None:
                 parser.error("load-history needs dataset.uri in the config; the simulator has no history file")
-            from include.mlops.sources import days_in_source
+            from include.mlops.data.sources import days_in_source
 
             days = [
                 d

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, AssetAlias
 
-from include.mlops.pipelines import Pipeline
+from include.mlops.core.pipelines import Pipeline
 
 MAIN = Pipeline()
 

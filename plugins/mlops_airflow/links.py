@@ -58,7 +58,7 @@ class ReportLink(_RecordedLink):
 
 
 class CardLink(_RecordedLink):
-    """The evaluation card of the evaluate task's challenger (``include.mlops.card``)."""
+    """The evaluation card of the evaluate task's challenger (``include.mlops.promotion.card``)."""
 
     name = CARD
 

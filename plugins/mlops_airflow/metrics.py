@@ -1,7 +1,7 @@
 """``GET /mlops/metrics``: the pipeline's health in the Prometheus text format, on the Airflow API server.
 
 Added to the plugin's FastAPI app by ``mlops_airflow.reports_app.create_app``. The samples come from
-``include.mlops.health.collect`` (the lake and the MLflow registry), computed on a scrape, never at
+``include.mlops.monitor.health.collect`` (the lake and the MLflow registry), computed on a scrape, never at
 import or DAG parse time, and cached for ``MLOPS_METRICS_CACHE_SECONDS`` (default 30): concurrent and
 frequent scrapes read the lake and the registry once per period.
 
@@ -95,12 +95,12 @@ def cache_seconds() -> float:
 
 
 def produce() -> bytes:
-    """Collect and render the samples of every pipeline (``include.mlops.pipelines``: the main one and those of
+    """Collect and render the samples of every pipeline (``include.mlops.core.pipelines``: the main one and those of
     ``MLOPS_PIPELINES``; their samples differ by the dataset and model labels). A lake or registry that cannot
     be opened is reported as down (``mlops_health_source_up``: 0 when any pipeline's is down, the log names it),
     never as a failed scrape."""
-    from include.mlops.health import Sample, render
-    from include.mlops.pipelines import pipelines
+    from include.mlops.core.pipelines import pipelines
+    from include.mlops.monitor.health import Sample, render
 
     samples: list[Any] = []
     up: dict[tuple, float] = {}
@@ -119,8 +119,8 @@ def produce() -> bytes:
 
 
 def _collect_pipeline(p: Any) -> list[Any]:
-    from include.mlops.config import load_config
-    from include.mlops.health import Sample, collect
+    from include.mlops.core.config import load_config
+    from include.mlops.monitor.health import Sample, collect
 
     try:
         cfg = load_config(p.config_path, pipeline=p.name)
@@ -147,7 +147,7 @@ def add_metrics_route(app: Any) -> None:
     from fastapi import HTTPException, Request
     from fastapi.responses import Response
 
-    from include.mlops.health import CONTENT_TYPE
+    from include.mlops.monitor.health import CONTENT_TYPE
 
     cache = MetricsCache(cache_seconds())
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 if TYPE_CHECKING:
-    from include.mlops.config import NotifierConfig
+    from include.mlops.core.config import NotifierConfig
 
 log = logging.getLogger("mlops_airflow.notify")
 
@@ -79,8 +79,8 @@ def send_all(context: Any, message: str, despite: str) -> None:
     """``message`` through every notifier of ``notifications.on_failure``; one that cannot send logs why and
     ``despite`` (what still holds)."""
     try:
-        from include.mlops.config import load_config
-        from include.mlops.pipelines import pipeline_of
+        from include.mlops.core.config import load_config
+        from include.mlops.core.pipelines import pipeline_of
 
         pipeline = pipeline_of(context["dag"].dag_id) if context.get("dag") is not None else None
         cfg = load_config(pipeline.config_path, pipeline=pipeline.name) if pipeline else load_config()

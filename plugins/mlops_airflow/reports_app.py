@@ -29,7 +29,7 @@ log = logging.getLogger("mlops_airflow.reports_app")
 # 1024-byte key limit (with a lake prefix in front) and each local path component below NAME_MAX (255).
 # Keys that pass the grammar below are ASCII, so characters are bytes here.
 MAX_KEY_LENGTH = 256
-PIPELINE_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")  # ?pipeline=: include.mlops.pipelines names
+PIPELINE_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")  # ?pipeline=: include.mlops.core.pipelines names
 # The kinds written to the lake: ``validation`` (ingest), ``drift`` (drift monitor), ``promotion``
 # (promotion decisions). A new kind must be added here to be served.
 REPORT_KINDS = ("validation", "drift", "promotion", "scoring")
@@ -83,8 +83,8 @@ def is_not_a_file(exc: BaseException) -> bool:
 def pipeline_config(name: str | None = None) -> Any:
     """The config of pipeline ``name`` of the ``MLOPS_PIPELINES`` folder, None: the main one. ``LookupError``
     for a name that is not there."""
-    from include.mlops.config import load_config
-    from include.mlops.pipelines import pipelines
+    from include.mlops.core.config import load_config
+    from include.mlops.core.pipelines import pipelines
 
     for p in pipelines():
         if p.name == name:

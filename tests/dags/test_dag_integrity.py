@@ -67,7 +67,7 @@ def test_the_approval_waits_on_response_timeout_outside_the_pool_and_the_promoti
     """A human's wait is bounded by response_timeout (the longest promotion.approval_timeout; the config's applies
     at run time), not execution_timeout (which bounds building the request); it holds no promotion-pool slot;
     the promotion still runs when no human was needed (the approval skipped) and sits behind it otherwise."""
-    from include.mlops.config import PromotionConfig
+    from include.mlops.core.config import PromotionConfig
 
     dag = dagbag.dags["train_and_promote"]
     approve, promote = dag.get_task("approve_promotion"), dag.get_task("promote_challenger")

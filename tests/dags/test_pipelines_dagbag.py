@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from include.mlops.pipelines import PIPELINES_ENV
+from include.mlops.core.pipelines import PIPELINES_ENV
 
 pytestmark = pytest.mark.integrity
 

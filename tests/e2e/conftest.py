@@ -185,7 +185,7 @@ class ChampionWatcher:
 
         from mlflow import MlflowClient
 
-        from include.mlops.registry import champion_version
+        from include.mlops.model.registry import champion_version
 
         client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         while not self._stop.is_set():

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from include.mlops.cli import main as cli
-from include.mlops.lake import Lake
-from include.mlops.registry import champion_version
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import UTC, day, ingest, task_states, train, xcom
 
 START = day("2026-02-01")

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from include.mlops.cli import main as cli
-from include.mlops.lake import Lake
+from include.mlops.data.lake import Lake
 from tests.e2e.conftest import day, lake_snapshot, run_dag, task_instances
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -352,7 +352,7 @@ def test_the_shipped_examples_load_and_default_the_model_name(user, capsys, tmp_
     user.write_config(doc)
     code, out, _ = run(capsys, "load-history")
     assert code == 0 and f"0 of {DAYS} days quarantined" in out
-    from include.mlops.config import load_config
+    from include.mlops.core.config import load_config
 
     cfg = load_config()
     assert (cfg.model.name, cfg.evaluation.primary_metric) == ("energy_regression", "rmse")

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from include.mlops.lake import Lake
+from include.mlops.data.lake import Lake
 from tests.e2e.conftest import UTC, day, ingest, run_dag, task_states, train, xcom
 
 SHIFT = day("2026-06-15")

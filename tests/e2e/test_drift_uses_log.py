@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 
-from include.mlops.lake import Lake
-from include.mlops.outcomes import MODEL_VERSION, SCORE, key_of, read_predictions
+from include.mlops.data.lake import Lake
+from include.mlops.data.outcomes import MODEL_VERSION, SCORE, key_of, read_predictions
 from tests.e2e.conftest import UTC, day, ingest, lake_snapshot, run_dag, task_states, train, xcom
 
 
@@ -122,7 +122,7 @@ def test_with_late_labels_the_realized_metric_uses_exactly_the_days_whose_labels
     import pandas as pd
     from sklearn.metrics import average_precision_score
 
-    from include.mlops.registry import champion_version
+    from include.mlops.model.registry import champion_version
 
     cfg = make_config(
         dataset={"key_column": "transaction_id", "label_delay_days": DELAY},

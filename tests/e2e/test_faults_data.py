@@ -16,9 +16,9 @@ import types
 import pytest
 import yaml
 
-from include.mlops.config import FAULTS, load_config
-from include.mlops.lake import Lake
-from include.mlops.registry import champion_version
+from include.mlops.core.config import FAULTS, load_config
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import (
     ROOT,
     assert_registry_consistent,
@@ -53,7 +53,7 @@ SIGNATURE = {
 
 
 def _simulated(d: dt.date, fault: str | None = None):
-    from include.mlops.simulator import generate_day, inject_fault
+    from include.mlops.data.simulator import generate_day, inject_fault
 
     frame = generate_day(d, seed=SEED, rows_per_day=ROWS)
     return inject_fault(frame, fault, seed=SEED) if fault else frame
@@ -66,9 +66,10 @@ def _publish_clean(lake: Lake, dataset: str, days) -> None:
 
 
 def _seed_champion(cfg, lake: Lake, client, tracking_uri: str) -> str:
-    from include.mlops.registry import evaluate, promote
-    from include.mlops.training import train_and_register
-    from include.mlops.window import Window, assemble_window
+    from include.mlops.model.training import train_and_register
+    from include.mlops.model.window import Window, assemble_window
+    from include.mlops.promotion.aliases import promote
+    from include.mlops.promotion.evaluation import evaluate
 
     window = Window.ending(CLEAN_BEFORE[-1] + dt.timedelta(days=1), len(CLEAN_BEFORE), 3)
     data = assemble_window(lake, cfg, window)

@@ -24,7 +24,7 @@ import types
 
 import pytest
 
-from include.mlops.lake import Lake
+from include.mlops.data.lake import Lake
 from tests import support
 from tests.e2e.conftest import (
     UTC,
@@ -94,10 +94,10 @@ def world(tmp_path_factory, server):
     import yaml
     from mlflow import MlflowClient
 
-    from include.mlops.config import load_config
-    from include.mlops.simulator import generate_day
-    from include.mlops.training import train_and_register
-    from include.mlops.window import Window, assemble_window
+    from include.mlops.core.config import load_config
+    from include.mlops.data.simulator import generate_day
+    from include.mlops.model.training import train_and_register
+    from include.mlops.model.window import Window, assemble_window
     from tests.e2e.conftest import ROOT
 
     root = tmp_path_factory.mktemp("faults-registry")
@@ -128,7 +128,9 @@ def case(world, server, make_config, monkeypatch, request):
     """This test's model (its own name) with a weak champion v1 on the server; MLflow's client retries bounded."""
     from mlflow import MlflowClient
 
-    from include.mlops.registry import RUN_KEY_TAG, ensure_registered_model, evaluate, promote
+    from include.mlops.model.registry import RUN_KEY_TAG, ensure_registered_model
+    from include.mlops.promotion.aliases import promote
+    from include.mlops.promotion.evaluation import evaluate
 
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "http", "host": server.url}))
     # MLflow retries a refused connection 7 times with backoff (~4 min a request) by default; the outage is
@@ -195,7 +197,7 @@ def _assert_nothing_lost(case, *versions: str) -> None:
 def test_mlflow_outages_while_training_and_promoting_are_retried_until_the_server_is_back(case, dags, monkeypatch):
     from mlflow import MlflowClient
 
-    import include.mlops.training as training
+    import include.mlops.model.training as training
 
     _fast_retries(monkeypatch, dags, "train_challenger", "promote_challenger")
     restarts: list[threading.Thread] = []
@@ -242,7 +244,7 @@ def test_mlflow_outages_while_training_and_promoting_are_retried_until_the_serve
 def test_a_crash_between_registering_and_promoting_then_a_rerun_converges(case, dags, monkeypatch, crash_point):
     from mlflow import MlflowClient
 
-    import include.mlops.training as training
+    import include.mlops.model.training as training
 
     after = dt.datetime(2026, 8, 11, 7, tzinfo=UTC)
     with ChampionWatcher(case.server.url, case.name) as watcher:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from include.mlops.cli import main as cli
-from include.mlops.lake import Lake
+from include.mlops.data.lake import Lake
 from tests.e2e.conftest import UTC, day, ingest, run_dag, task_states, train, xcom
 
 DELAY = 3

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from include.mlops.registry import champion_version
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import day, ingest, task_states, train, xcom
 from tests.support import start_mlflow_server
 

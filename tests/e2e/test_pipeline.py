@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from include.mlops.lake import Lake
-from include.mlops.registry import champion_version
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import UTC, asset_event_extras, day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-03-01") + dt.timedelta(days=i) for i in range(12)]

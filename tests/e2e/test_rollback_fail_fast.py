@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from include.mlops.registry import champion_version
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import run_dag, task_instances
 from tests.e2e.test_mlflow_server import mlflow_server  # noqa: F401  (the module-scoped server fixture)
 

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from include.mlops.lake import Lake
-from include.mlops.outcomes import MODEL_VERSION, RUN_ID, SCORE, read_predictions
-from include.mlops.registry import champion_version
+from include.mlops.data.lake import Lake
+from include.mlops.data.outcomes import MODEL_VERSION, RUN_ID, SCORE, read_predictions
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-05-01") + dt.timedelta(days=i) for i in range(13)]

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from include.mlops.lake import Lake
-from include.mlops.registry import champion_version
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import day, ingest, task_states, train, xcom
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +32,11 @@ def register_champion_that_knows_gaming(client, cfg) -> str:
     import mlflow
     import pandas as pd
 
-    from include.mlops.registry import evaluate, promote, register_version
-    from include.mlops.simulator import generate_day
-    from include.mlops.training import build_pipeline, feature_columns, model_requirements, trusted_types
+    from include.mlops.data.simulator import generate_day
+    from include.mlops.model.registry import register_version
+    from include.mlops.model.training import build_pipeline, feature_columns, model_requirements, trusted_types
+    from include.mlops.promotion.aliases import promote
+    from include.mlops.promotion.evaluation import evaluate
 
     after = pd.concat(
         [

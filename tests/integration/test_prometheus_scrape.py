@@ -144,8 +144,8 @@ def test_b_prometheus_holds_what_the_lake_and_the_registry_hold(stack: Stack, pr
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from include.mlops.health import day_timestamp
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
+    from include.mlops.monitor.health import day_timestamp
 
     lake = Lake.at(LAKE_ROOT, s3_client=stack.s3())
     curated = lake.list_partitions("curated", DATASET)

@@ -124,7 +124,7 @@ def _tags(stack: Stack, version: str) -> dict[str, str]:
 
 
 def _set_champion(stack: Stack, version: str) -> None:
-    from include.mlops.registry import CHAMPION
+    from include.mlops.model.registry import CHAMPION
 
     _mlflow(stack).set_registered_model_alias(MODEL_NAME, CHAMPION, version)
     assert _champion(stack) == version

@@ -78,7 +78,7 @@ def _mlflow(stack: Stack) -> Any:
 
 
 def _champion(stack: Stack) -> str | None:
-    from include.mlops.registry import champion_version
+    from include.mlops.model.registry import champion_version
 
     return champion_version(_mlflow(stack), MODEL_NAME)
 

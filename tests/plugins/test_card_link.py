@@ -8,9 +8,9 @@ from unittest import mock
 
 import pytest
 
-from include.mlops.card import CardFailed, CardResult
-from include.mlops.evaluation import Decision
-from include.mlops.registry import Evaluation, EvaluationRecord
+from include.mlops.promotion.card import CardFailed, CardResult
+from include.mlops.promotion.decision import Decision
+from include.mlops.promotion.evaluation import Evaluation, EvaluationRecord
 from mlops_airflow import links
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 from mlops_airflow.operators.training import EvaluateChallengerOperator
@@ -41,7 +41,7 @@ def evaluated(make_config, monkeypatch):
         "2026-03-05",
     )
     with (
-        mock.patch("include.mlops.registry.evaluate_and_record", return_value=record),
+        mock.patch("include.mlops.promotion.evaluation.evaluate_and_record", return_value=record),
         mock.patch.object(MlflowHook, "client"),
         mock.patch.object(MlflowHook, "ui_url", None),
     ):
@@ -62,7 +62,7 @@ def test_the_evaluate_task_declares_a_card_button():
 def test_a_recorded_card_fills_the_card_button_and_the_outcome(evaluated, capsys):
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK)
     result = CardResult("3", CARD_KEY, f"file:///lake/{CARD_KEY}", ["evaluation/card_v3.html"])
-    with mock.patch("include.mlops.card.record_card", return_value=result) as record_card:
+    with mock.patch("include.mlops.promotion.card.record_card", return_value=result) as record_card:
         out = op.execute(task_context())
     assert out["promote"] is True and out["challenger_version"] == "3"
     assert record_card.call_args.args[3] == WINDOW_CHECK and record_card.call_args.args[4] is evaluated
@@ -74,7 +74,7 @@ def test_a_recorded_card_fills_the_card_button_and_the_outcome(evaluated, capsys
 def test_a_failing_card_is_a_warning_and_the_evaluation_succeeds(evaluated, capsys):
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK)
     boom = CardFailed("drawing the card", ValueError("no figure for you"))
-    with mock.patch("include.mlops.card.record_card", side_effect=boom):
+    with mock.patch("include.mlops.promotion.card.record_card", side_effect=boom):
         out = op.execute(task_context())
     assert out == evaluated.summary()
     assert links.CardLink().get_link(op, ti_key=None) == ""  # no card, no button
@@ -89,7 +89,7 @@ def test_a_failing_card_is_a_warning_and_the_evaluation_succeeds(evaluated, caps
 
 def test_an_unexpected_card_error_does_not_fail_the_evaluation_either(evaluated, capsys):
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK)
-    with mock.patch("include.mlops.card.record_card", side_effect=KeyError("decision")):
+    with mock.patch("include.mlops.promotion.card.record_card", side_effect=KeyError("decision")):
         assert op.execute(task_context())["promote"] is True
     assert "card failed: KeyError: 'decision'" in _outcome(capsys)
 
@@ -97,7 +97,7 @@ def test_an_unexpected_card_error_does_not_fail_the_evaluation_either(evaluated,
 def test_an_already_champion_rerun_keeps_the_card_and_links_it(evaluated, capsys):
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK)
     kept = CardResult("3", CARD_KEY, f"file:///lake/{CARD_KEY}", [], kept=True)
-    with mock.patch("include.mlops.card.record_card", return_value=kept):
+    with mock.patch("include.mlops.promotion.card.record_card", return_value=kept):
         op.execute(task_context())
     assert links.CardLink().get_link(op, ti_key=None) == f"/mlops/reports/{CARD_KEY}"
     assert "(kept: already champion)" in _outcome(capsys)
@@ -107,7 +107,7 @@ def test_the_reports_app_serves_the_card_as_html_that_may_show_its_data_images(m
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
 
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
     from mlops_airflow.reports_app import create_app
 
     cfg = make_config()

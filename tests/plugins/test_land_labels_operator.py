@@ -20,8 +20,8 @@ def test_without_a_delay_the_task_is_skipped_with_the_reason(make_config):
 
 
 def test_the_run_of_day_x_lands_the_labels_of_x_minus_n_and_a_bad_feed_is_quarantined(make_config, monkeypatch):
-    import include.mlops.sources as sources
-    from include.mlops.lake import Lake
+    import include.mlops.data.sources as sources
+    from include.mlops.data.lake import Lake
 
     cfg = make_config(dataset={"key_column": "transaction_id", "label_delay_days": 2}, simulator={"rows_per_day": 200})
     landed = LandLabelsOperator(task_id="land_labels", ds="2026-03-10").execute(task_context())

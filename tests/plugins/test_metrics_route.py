@@ -19,8 +19,8 @@ TOKEN = "test-scrape-token-not-a-secret"
 def client(make_config, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from include.mlops.ingest import publish
-    from include.mlops.lake import Lake
+    from include.mlops.data.ingest import publish
+    from include.mlops.data.lake import Lake
 
     cfg = make_config()
     lake = Lake.at(cfg.lake_root)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from include.mlops.exceptions import ConfigError
+from include.mlops.core.exceptions import ConfigError
 from mlops_airflow.notify import MlopsFailureNotifier, failure_message
 
 CALLS: list[tuple[dict, str]] = []

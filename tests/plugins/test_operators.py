@@ -73,7 +73,7 @@ def test_land_validate_publish_one_day(make_config):
     published = op.execute(ctx)
     json.dumps([landed, summary, published])  # XCom stays JSON-safe
     assert ctx["outlet_events"][op.outlets[0]].extra["ds"] == DAY.isoformat()
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
 
     assert Lake.at(cfg.lake_root).list_partitions("curated", cfg.dataset.name) == [DAY.isoformat()]
 
@@ -89,7 +89,7 @@ def test_a_bad_batch_is_quarantined_with_its_result_and_fails_without_retry(make
     assert "customer_age" in message and "rows" in message and "quarantine" in message
     pushed = ctx["ti"].xcom_push.call_args.kwargs
     assert pushed["key"] == "validation" and pushed["value"]["success"] is False
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
 
     lake = Lake.at(cfg.lake_root)
     assert lake.list_partitions("quarantine", cfg.dataset.name) == [DAY.isoformat()]
@@ -122,7 +122,7 @@ def test_training_refuses_a_window_check_that_is_not_one(make_config, make_op):
     make_config()
     with (
         mock.patch.object(MlflowHook, "client") as client,
-        mock.patch("include.mlops.training.train_and_register") as train,
+        mock.patch("include.mlops.model.training.train_and_register") as train,
         pytest.raises(TrainingDataRejected, match="window_check"),
     ):
         make_op("None").execute(context())
@@ -141,26 +141,26 @@ EVALUATION = {
 
 def test_dry_run_never_touches_the_registry(make_config):
     make_config()
-    with mock.patch("include.mlops.registry.promote") as promote:
+    with mock.patch("include.mlops.promotion.aliases.promote") as promote:
         with pytest.raises(AirflowSkipException, match="dry run"):
             PromoteChallengerOperator(task_id="p", evaluation=EVALUATION, dry_run=True).execute(context())
     promote.assert_not_called()
 
 
 def test_rejection_skips_and_a_moved_champion_fails(make_config):
-    from include.mlops.exceptions import PromotionConflict, PromotionRejected
+    from include.mlops.core.exceptions import PromotionConflict, PromotionRejected
 
     make_config()
     op = PromoteChallengerOperator(task_id="p", evaluation=EVALUATION)
     with mock.patch.object(MlflowHook, "client"):
-        with mock.patch("include.mlops.registry.promote", side_effect=PromotionRejected("not better")):
+        with mock.patch("include.mlops.promotion.aliases.promote", side_effect=PromotionRejected("not better")):
             with pytest.raises(AirflowSkipException, match="not better"):
                 op.execute(context())
-        with mock.patch("include.mlops.registry.promote", side_effect=PromotionConflict("moved from 2 to 4")):
+        with mock.patch("include.mlops.promotion.aliases.promote", side_effect=PromotionConflict("moved from 2 to 4")):
             with pytest.raises(ChampionMoved, match="moved from 2 to 4"):
                 op.execute(context())
         result = SimpleNamespace(champion_version="3", previous_champion="2", as_dict=lambda: {"champion_version": "3"})
-        with mock.patch("include.mlops.registry.promote", return_value=result) as promote:
+        with mock.patch("include.mlops.promotion.aliases.promote", return_value=result) as promote:
             assert op.execute(context()) == {"champion_version": "3", "status": "champion"}
         assert promote.call_args.args[1:] == ("m", "3", "2")
 

@@ -73,8 +73,8 @@ def test_training_tags_and_logs_the_reason_and_records_the_drift_summary_verbati
     )
     client = mock.MagicMock()
     with (
-        mock.patch("include.mlops.training.assemble_window"),
-        mock.patch("include.mlops.training.train_and_register", return_value=result) as train,
+        mock.patch("include.mlops.model.training.assemble_window"),
+        mock.patch("include.mlops.model.training.train_and_register", return_value=result) as train,
         mock.patch.object(MlflowHook, "client", return_value=client),
     ):
         plan = PlanCandidatesOperator(task_id="plan_candidates", window_check=WINDOW_CHECK).execute(context())
@@ -104,8 +104,8 @@ def test_training_tags_and_logs_the_reason_and_records_the_drift_summary_verbati
 
 
 def test_evaluation_records_the_trigger_verbatim_in_the_decision_json(make_config, no_mlflow_ui):
-    from include.mlops.evaluation import Decision
-    from include.mlops.registry import Evaluation
+    from include.mlops.promotion.decision import Decision
+    from include.mlops.promotion.evaluation import Evaluation
     from mlops_airflow.operators.training import EvaluateChallengerOperator
 
     cfg = make_config()
@@ -116,14 +116,14 @@ def test_evaluation_records_the_trigger_verbatim_in_the_decision_json(make_confi
         task_id="evaluate", challenger_version="3", window_check=WINDOW_CHECK, reason=reason, drift_summary=summary
     )
     with (
-        mock.patch("include.mlops.registry.assemble_window"),
-        mock.patch("include.mlops.registry.evaluate", return_value=evaluation) as evaluate,
+        mock.patch("include.mlops.promotion.evaluation.assemble_window"),
+        mock.patch("include.mlops.promotion.evaluation.evaluate", return_value=evaluation) as evaluate,
         mock.patch.object(MlflowHook, "client"),
     ):
         out = op.execute(context())
     trigger = {"run_key": "test_dag/manual__1", "reason": "1.10", "drift_summary": summary}
     assert evaluate.call_args.kwargs["trigger"] == trigger  # into decision_v<N>.json in MLflow
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
 
     report = Lake.at(cfg.lake_root).read_json(out["report_uri"].split("/lake/", 1)[1])
     assert report["trigger"] == trigger and report["trigger"]["reason"] == "1.10"
@@ -132,7 +132,7 @@ def test_evaluation_records_the_trigger_verbatim_in_the_decision_json(make_confi
 def test_the_registry_writes_the_trigger_into_the_decision_artifact(make_config):
     import pandas as pd
 
-    from include.mlops import registry
+    from include.mlops.promotion import evaluation as registry
 
     cfg = make_config()
     trigger = {"run_key": "d/r", "reason": "[1]", "drift_summary": {"a": "None"}}
@@ -177,7 +177,7 @@ def test_a_string_where_a_boolean_or_count_belongs_fails_at_once(make_config):
 
     make_config()
     ev = {"model_name": "m", "challenger_version": "3", "champion_version": "2", "promote": True, "reason": "r"}
-    with mock.patch("include.mlops.registry.promote") as promote:
+    with mock.patch("include.mlops.promotion.aliases.promote") as promote:
         with pytest.raises(InvalidRunParams, match="dry_run must be a boolean"):  # "False" would be truthy
             PromoteChallengerOperator(task_id="p", evaluation=ev, dry_run="False").execute(context())
     promote.assert_not_called()
@@ -198,9 +198,10 @@ def test_an_unknown_challenger_version_fails_at_once(make_config, no_mlflow_ui):
     make_config()
     op = EvaluateChallengerOperator(task_id="evaluate", challenger_version="99", window_check=WINDOW_CHECK)
     with (
-        mock.patch("include.mlops.registry.assemble_window"),
+        mock.patch("include.mlops.promotion.evaluation.assemble_window"),
         mock.patch(
-            "include.mlops.registry.evaluate", side_effect=_not_found("Model Version (name=m, version=99) not found")
+            "include.mlops.promotion.evaluation.evaluate",
+            side_effect=_not_found("Model Version (name=m, version=99) not found"),
         ),
         mock.patch.object(MlflowHook, "client"),
     ):
@@ -210,7 +211,7 @@ def test_an_unknown_challenger_version_fails_at_once(make_config, no_mlflow_ui):
 
 
 def test_a_drift_window_without_curated_days_fails_at_once(make_config, no_mlflow_ui):
-    from include.mlops.exceptions import InsufficientData
+    from include.mlops.core.exceptions import InsufficientData
     from mlops_airflow.operators.drift import DriftCheckOperator, DriftDataMissing
 
     make_config()
@@ -218,7 +219,9 @@ def test_a_drift_window_without_curated_days_fails_at_once(make_config, no_mlflo
     ctx = context()
     ctx["ti"].get_dr_count.return_value = 0
     with (
-        mock.patch("include.mlops.drift.monitor", side_effect=InsufficientData("none of the days a..b is curated")),
+        mock.patch(
+            "include.mlops.monitor.drift.monitor", side_effect=InsufficientData("none of the days a..b is curated")
+        ),
         mock.patch.object(MlflowHook, "client"),
     ):
         with pytest.raises(DriftDataMissing, match="none of the days"):
@@ -300,7 +303,7 @@ def test_a_good_rollback_target_is_resolved(fake_registry):
 
 
 def fake_registry_name() -> str:
-    from include.mlops.config import load_config
+    from include.mlops.core.config import load_config
 
     return load_config().model.name
 
@@ -312,7 +315,7 @@ def test_the_rollback_itself_refuses_a_malformed_target_and_keeps_the_reason_ver
     with pytest.raises(InvalidRunParams):
         RollbackChampionOperator(task_id="rollback", target_version="9" * 40, reason="r").execute(ctx)
     result = SimpleNamespace(champion_version="4", previous_champion="5", as_dict=lambda: {})
-    with mock.patch("include.mlops.registry.rollback", return_value=result) as rollback:
+    with mock.patch("include.mlops.promotion.aliases.rollback", return_value=result) as rollback:
         RollbackChampionOperator(task_id="rollback", target_version=None, reason="1.10").execute(ctx)
     assert rollback.call_args.args[2] is None
     assert rollback.call_args.kwargs == {"actor": "alice via test_dag/manual__1", "reason": "1.10"}
@@ -342,7 +345,8 @@ def test_the_short_budget_bounds_a_real_mlflow_client_against_a_failing_server()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from include.mlops.registry import is_not_found, short_mlflow_retries
+    from include.mlops.model.registry import is_not_found
+    from include.mlops.promotion.aliases import short_mlflow_retries
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
     threading.Thread(target=server.serve_forever, daemon=True).start()

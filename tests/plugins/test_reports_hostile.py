@@ -177,7 +177,7 @@ def _write_config(path, lake_root: str) -> str:
 @pytest.fixture(scope="module", params=["local", "s3"])
 def lake(request, tmp_path_factory):
     """A lake holding REPORTS and OTHER_FILES, local or on S3 (moto), with ``MLOPS_CONFIG`` pointing at it."""
-    from include.mlops.lake import Lake
+    from include.mlops.data.lake import Lake
 
     tmp = tmp_path_factory.mktemp(f"lake_{request.param}")
     with pytest.MonkeyPatch.context() as mp:

@@ -97,8 +97,8 @@ def test_a_date_outside_the_supported_range_is_refused():
 @pytest.fixture
 def curated_day(make_config):
     """A config whose model has no champion yet, and DAY published to curated in its lake."""
-    from include.mlops.ingest import ingest_day
-    from include.mlops.lake import Lake
+    from include.mlops.data.ingest import ingest_day
+    from include.mlops.data.lake import Lake
 
     cfg = make_config(simulator={"rows_per_day": 300})
     lake = Lake.at(cfg.lake_root)
@@ -146,12 +146,12 @@ def test_a_bad_model_version_fails_at_once(make_config, bad):
 
 def test_the_champion_scores_the_days_of_the_asset_events(make_config, mlflow_client, mlflow_uri):
     """The one success path: the days come from the triggering events; a day without curated data is skipped."""
-    from include.mlops.ingest import ingest_day
-    from include.mlops.lake import Lake
-    from include.mlops.outcomes import MODEL_VERSION, RUN_ID, read_predictions
-    from include.mlops.registry import CHAMPION
-    from include.mlops.training import train_and_register
-    from include.mlops.window import Window, assemble_window
+    from include.mlops.data.ingest import ingest_day
+    from include.mlops.data.lake import Lake
+    from include.mlops.data.outcomes import MODEL_VERSION, RUN_ID, read_predictions
+    from include.mlops.model.registry import CHAMPION
+    from include.mlops.model.training import train_and_register
+    from include.mlops.model.window import Window, assemble_window
 
     cfg = make_config(simulator={"rows_per_day": 300}, training={"window_days": 4, "holdout_days": 1, "min_rows": 200})
     lake = Lake.at(cfg.lake_root)

@@ -8,7 +8,7 @@ from airflow.sdk import BaseHook
 
 
 class LakeHook(BaseHook):
-    """Builds ``include.mlops.lake.Lake`` for a root; S3 credentials and endpoint come from ``aws_conn_id``."""
+    """Builds ``include.mlops.data.lake.Lake`` for a root; S3 credentials and endpoint come from ``aws_conn_id``."""
 
     def __init__(self, root: str, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -24,6 +24,6 @@ class LakeHook(BaseHook):
         return any(u and u.startswith("s3://") for u in (self.root, *uris))
 
     def get_conn(self) -> Any:
-        from include.mlops.lake import Lake
+        from include.mlops.data.lake import Lake
 
         return Lake.at(self.root, self.s3_client() if self.root.startswith("s3://") else None)

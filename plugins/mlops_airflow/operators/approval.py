@@ -50,7 +50,7 @@ class ApprovePromotionOperator(MlopsOperator):
     (``always``, or ``on_drift`` in a run ``drift_monitor`` triggered) and the evaluation blessed the challenger of
     a real run, ask a human (Approve / Reject, with a comment) and wait; otherwise skip with the reason.
 
-    The answer is recorded on the version (``include.mlops.approval.record``) and returned to the promotion,
+    The answer is recorded on the version (``include.mlops.promotion.approval.record``) and returned to the promotion,
     which skips on a Reject ("rejected by <user>: <comment>"). No answer within ``promotion.approval_timeout``
     is a Reject. ``execution_timeout`` bounds building the request; the wait is bounded by ``response_timeout``
     (set from the config when the task runs)."""
@@ -91,7 +91,7 @@ class ApprovePromotionOperator(MlopsOperator):
         return bool(self.monitoring_run_id) or str(context["run_id"]).startswith("drift__")
 
     def execute(self, context: Context) -> None:
-        from include.mlops.approval import body, wait_reason
+        from include.mlops.promotion.approval import body, wait_reason
 
         cfg, ev = self.config, self.evaluation
         if not isinstance(self.is_dry_run, bool):
@@ -156,7 +156,7 @@ class ApprovePromotionOperator(MlopsOperator):
         raise TaskAwaitingInput(method_name="execute_complete", timeout=timeout)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        from include.mlops.approval import Answer, answer_from_event, record
+        from include.mlops.promotion.approval import Answer, answer_from_event, record
 
         ev = self.evaluation
         if "error" in event:  # a timeout without defaults (not this operator's request): the same as Reject

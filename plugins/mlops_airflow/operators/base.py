@@ -24,9 +24,9 @@ from mlops_airflow.hooks.lake_hook import LakeHook
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 
 if TYPE_CHECKING:
-    from include.mlops.config import PipelineConfig
-    from include.mlops.lake import Lake
-    from include.mlops.pipelines import Pipeline
+    from include.mlops.core.config import PipelineConfig
+    from include.mlops.core.pipelines import Pipeline
+    from include.mlops.data.lake import Lake
 
 
 class PipelineConfigBroken(AirflowFailException):
@@ -104,7 +104,7 @@ class MlopsOperator(BaseOperator):
     @cached_property
     def pipeline(self) -> Pipeline:
         """The pipeline this task's DAG belongs to (from the DAG id: ``<name>__<dag id>``, else the main one)."""
-        from include.mlops.pipelines import pipeline_of
+        from include.mlops.core.pipelines import pipeline_of
 
         try:
             return pipeline_of(self.dag_id)
@@ -115,8 +115,8 @@ class MlopsOperator(BaseOperator):
     def config(self) -> PipelineConfig:
         """This pipeline's config, loaded and validated when the task runs. A broken file fails the task at once
         (a retry would read the same file): the message names the file and the key."""
-        from include.mlops.config import load_config
-        from include.mlops.exceptions import ConfigError
+        from include.mlops.core.config import load_config
+        from include.mlops.core.exceptions import ConfigError
 
         pipeline = self.pipeline
         try:

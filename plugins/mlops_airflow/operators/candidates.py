@@ -4,7 +4,7 @@
 run and cuts the validation days; ``TrainCandidateOperator`` is mapped over its result (``.expand()``), one child
 run per candidate; ``TrainChallengerOperator`` picks the best, refits it on the whole training part and registers
 it. One candidate (no ``model.candidates``): nothing is fitted in the mapped task and the challenger trains exactly
-as a single model always has. Library: ``include.mlops.candidates`` and ``include.mlops.training``.
+as a single model always has. Library: ``include.mlops.model.candidates`` and ``include.mlops.model.training``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mlops_airflow.runtime import airflow_tags, run_key
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from include.mlops.candidates import CandidateSpec, ValidationSplit
+    from include.mlops.model.candidates import CandidateSpec, ValidationSplit
 
 
 class CandidateRejected(AirflowFailException):
@@ -39,7 +39,7 @@ class NoCandidateLeft(AirflowFailException):
 
 def _assignment(value: Any) -> tuple[CandidateSpec, str | None, ValidationSplit | None]:
     """A ``plan_candidates`` item: the candidate, the parent run id and the validation split (None: one candidate)."""
-    from include.mlops.candidates import CandidateSpec, ValidationSplit
+    from include.mlops.model.candidates import CandidateSpec, ValidationSplit
 
     try:
         spec = CandidateSpec.from_dict(value)
@@ -66,9 +66,9 @@ class PlanCandidatesOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from include.mlops.candidates import expand_candidates, validation_split
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.training import open_parent_run
+        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.model.candidates import expand_candidates, validation_split
+        from include.mlops.model.training import open_parent_run
 
         cfg = self.config
         window = _window_from(self.window_check)
@@ -106,7 +106,7 @@ class PlanCandidatesOperator(MlopsOperator):
 
 class TrainCandidateOperator(MlopsOperator):
     """Fit one candidate on the fit days and score it on the validation days, as a child run of the parent run
-    (``include.mlops.training.train_candidate``). Mapped over ``PlanCandidatesOperator``'s result.
+    (``include.mlops.model.training.train_candidate``). Mapped over ``PlanCandidatesOperator``'s result.
 
     A candidate whose estimator refuses its params fails at once (``CandidateRejected``, its error recorded in the
     parent run); MLflow being unreachable is retried. One candidate: fits nothing, returns its spec."""
@@ -121,10 +121,10 @@ class TrainCandidateOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.candidates import expand_candidates
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.jsonsafe import json_safe
-        from include.mlops.training import CandidateFailed, CandidateResult, candidate_threads, train_candidate
+        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.core.jsonsafe import json_safe
+        from include.mlops.model.candidates import expand_candidates
+        from include.mlops.model.training import CandidateFailed, CandidateResult, candidate_threads, train_candidate
 
         cfg = self.config
         spec, parent, split = _assignment(self.candidate)
@@ -171,7 +171,7 @@ class TrainCandidateOperator(MlopsOperator):
 class TrainChallengerOperator(MlopsOperator):
     """Pick the best candidate by its validation primary metric (``select_best``), refit it on the whole training
     part, log it into the parent run (with ``candidates/leaderboard.json``) and register a version with alias
-    ``challenger``. Idempotent per DAG run, as training always was (``include.mlops.training``).
+    ``challenger``. Idempotent per DAG run, as training always was (``include.mlops.model.training``).
 
     ``results`` are the mapped candidates' results (a failed one has none); run it with trigger rule
     ``all_done_min_one_success`` so a failed candidate does not stop the others. ``reason`` is tagged
@@ -208,10 +208,10 @@ class TrainChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.candidates import NoCandidateSucceeded
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.jsonsafe import json_safe
-        from include.mlops.training import train_best
+        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.core.jsonsafe import json_safe
+        from include.mlops.model.candidates import NoCandidateSucceeded
+        from include.mlops.model.training import train_best
 
         cfg = self.config
         check = self.window_check

@@ -45,8 +45,8 @@ class DriftCheckOperator(MlopsOperator):
         return bool(count)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.drift import monitor, render_performance, render_table
-        from include.mlops.exceptions import InsufficientData
+        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.monitor.drift import monitor, render_performance, render_table
 
         cfg = self.config
         end = window_end(context, self.window_end)

@@ -29,8 +29,8 @@ class LandBatchOperator(DailyPartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.mlops.exceptions import ConfigError, SourceError
-        from include.mlops.ingest import land_batch
+        from include.mlops.core.exceptions import ConfigError, SourceError
+        from include.mlops.data.ingest import land_batch
 
         day = partition_day(context, self.ds)
         cfg = self.config
@@ -62,10 +62,10 @@ class GxValidateBatchOperator(DailyPartitionOperator):
     operator_extra_links = (links.ReportLink(),)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import CuratedDayKept, DataValidationFailed
-        from include.mlops.ingest import validate_landed
-        from include.mlops.jsonsafe import json_safe
-        from include.mlops.validation import FailedExpectation
+        from include.mlops.core.exceptions import CuratedDayKept, DataValidationFailed
+        from include.mlops.core.jsonsafe import json_safe
+        from include.mlops.data.ingest import validate_landed
+        from include.mlops.data.validation import FailedExpectation
 
         day = partition_day(context, self.ds)
         cfg = self.config
@@ -114,10 +114,10 @@ class LandLabelsOperator(DailyPartitionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from include.mlops.exceptions import ConfigError, DataValidationFailed, SourceError
-        from include.mlops.ingest import LABELS_SUFFIX, label_day, land_labels
-        from include.mlops.jsonsafe import json_safe
-        from include.mlops.validation import FailedExpectation
+        from include.mlops.core.exceptions import ConfigError, DataValidationFailed, SourceError
+        from include.mlops.core.jsonsafe import json_safe
+        from include.mlops.data.ingest import LABELS_SUFFIX, label_day, land_labels
+        from include.mlops.data.validation import FailedExpectation
 
         run_day = partition_day(context, self.ds)
         cfg = self.config
@@ -166,7 +166,7 @@ class PublishBatchOperator(DailyPartitionOperator):
     """Publish the validated batch to the curated zone and emit an asset event for it."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.ingest import publish
+        from include.mlops.data.ingest import publish
 
         day = partition_day(context, self.ds)
         cfg = self.config

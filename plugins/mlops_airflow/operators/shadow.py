@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class ReviewShadowOperator(MlopsOperator):
-    """Judge the version behind the ``shadow`` alias on the prediction log (``include.mlops.shadow.review``):
+    """Judge the version behind the ``shadow`` alias on the prediction log (``include.mlops.promotion.shadow.review``):
     its shadow scores and the champion's on the same rows, joined with matured labels, from the end of its
     training window. Promotes it (compare-and-set, in the promotion pool) once ``evaluation.shadow_days``
     labelled days confirm it; retires it when it loses, when the champion moved, or past
@@ -25,7 +25,7 @@ class ReviewShadowOperator(MlopsOperator):
     operator_extra_links = (links.MlflowModelVersionLink(), links.ReportLink())
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.shadow import PROMOTED, review
+        from include.mlops.promotion.shadow import PROMOTED, review
 
         cfg = self.config
         self.begin(
@@ -60,6 +60,6 @@ class ReviewShadowOperator(MlopsOperator):
                 self, context, {"model_name": cfg.model.name, "version": result.shadow_version, "by": actor}
             )
         self.outcome("%s version %s: %s", result.status.upper(), result.shadow_version, result.reason)
-        from include.mlops.jsonsafe import json_safe
+        from include.mlops.core.jsonsafe import json_safe
 
         return json_safe(result.as_dict())

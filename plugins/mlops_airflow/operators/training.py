@@ -27,7 +27,7 @@ from mlops_airflow.runtime import run_key, window_end
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from include.mlops.window import Window
+    from include.mlops.model.window import Window
 
 
 class ModelVersionMissing(AirflowFailException):
@@ -35,8 +35,8 @@ class ModelVersionMissing(AirflowFailException):
 
 
 def _window_from(check: Any) -> Window:
-    from include.mlops.exceptions import InsufficientData
-    from include.mlops.window import window_from_check
+    from include.mlops.core.exceptions import InsufficientData
+    from include.mlops.model.window import window_from_check
 
     try:
         return window_from_check(check)
@@ -84,8 +84,8 @@ class CheckTrainingWindowOperator(MlopsOperator):
         self.holdout_days = holdout_days
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import InsufficientData
-        from include.mlops.window import check_window, resolve_window
+        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.model.window import check_window, resolve_window
 
         cfg = self.config
         days = _count(self.window_days, "window_days")
@@ -128,12 +128,13 @@ class CheckTrainingWindowOperator(MlopsOperator):
 
 
 class EvaluateChallengerOperator(MlopsOperator):
-    """Score challenger and champion on the same out-of-time holdout and decide (see ``include.mlops.evaluation``).
+    """Score challenger and champion on the same out-of-time holdout and decide
+    (see ``include.mlops.promotion.decision``).
 
     The decision goes to the challenger's MLflow run (``evaluation/decision_v<N>.json``), to version tags
     and to the lake (``reports/promotion/...``); both JSON files carry what triggered the run (``trigger``:
     the run key, ``reason`` and ``drift_summary`` exactly as sent). Then the evaluation card
-    (``include.mlops.card``): figures and one HTML page in the run and beside the decision in the lake (the
+    (``include.mlops.promotion.card``): figures and one HTML page in the run and beside the decision in the lake (the
     ``Card`` button), and a two-line summary as the version's description. A card that fails is a WARNING, never
     a failed evaluation."""
 
@@ -150,8 +151,9 @@ class EvaluateChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import ConfigError, InsufficientData
-        from include.mlops.registry import evaluate_and_record, is_not_found
+        from include.mlops.core.exceptions import ConfigError, InsufficientData
+        from include.mlops.model.registry import is_not_found
+        from include.mlops.promotion.evaluation import evaluate_and_record
 
         cfg = self.config
         window = _window_from(self.window_check)
@@ -195,7 +197,7 @@ class EvaluateChallengerOperator(MlopsOperator):
     def record_card(self, client: Any, record: Any) -> str:
         """The evaluation card of ``record`` (its ``Card`` link when it is in the lake); what came of it, for the
         OUTCOME line. Any failure is logged as a WARNING and reported, never raised: the decision stands."""
-        from include.mlops.card import record_card
+        from include.mlops.promotion.card import record_card
 
         version = record.evaluation.challenger_version
         try:
@@ -232,7 +234,7 @@ def announce_champion_move(operator: Any, context: Context, extra: dict[str, Any
 class PromoteChallengerOperator(MlopsOperator):
     """Point the ``champion`` alias at the challenger when the evaluation blessed it; with
     ``evaluation.shadow_days`` > 0 (and a champion to compare with), point ``shadow`` at it instead
-    (``include.mlops.shadow``): ``review_shadow`` promotes or retires it later.
+    (``include.mlops.promotion.shadow``): ``review_shadow`` promotes or retires it later.
 
     Compare-and-set against the champion seen at evaluation; run it in a one-slot pool so promotions
     are serialized. A rejected challenger or a dry run ends the task as skipped, with the reason. The champion
@@ -249,8 +251,8 @@ class PromoteChallengerOperator(MlopsOperator):
         self.approval = approval  # the approval task's answer; None when it was skipped (no human needed)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import PromotionConflict, PromotionRejected
-        from include.mlops.shadow import ShadowStart, promote_or_shadow
+        from include.mlops.core.exceptions import PromotionConflict, PromotionRejected
+        from include.mlops.promotion.shadow import ShadowStart, promote_or_shadow
 
         ev = self.evaluation
         if not isinstance(self.is_dry_run, bool):
@@ -326,7 +328,7 @@ class CheckRollbackTargetOperator(MlopsOperator):
     """Before a rollback waits for the promotion pool: is there a champion, does the target (default: the
     previous champion) exist, and is it eligible (blessed by an evaluation or champion before)?
 
-    Reads the registry with a short MLflow retry budget (``include.mlops.registry.SHORT_MLFLOW_RETRIES``). A
+    Reads the registry with a short MLflow retry budget (``include.mlops.promotion.aliases.SHORT_MLFLOW_RETRIES``). A
     malformed target fails with ``InvalidRunParams``, a missing or ineligible one with ``RollbackTargetRefused``:
     neither is retried. MLflow
     being unreachable is (Airflow's retries). Returns the champion now and the version it would restore."""
@@ -343,8 +345,8 @@ class CheckRollbackTargetOperator(MlopsOperator):
         name = self.config.model.name
         target = _rollback_target(self.target_version)
         self.begin("check the rollback target of %s: %s", name, target or "the previous champion")
-        from include.mlops.exceptions import PromotionRejected
-        from include.mlops.registry import check_rollback_target
+        from include.mlops.core.exceptions import PromotionRejected
+        from include.mlops.promotion.aliases import check_rollback_target
 
         try:
             current, resolved = check_rollback_target(self.mlflow_hook.client(), name, target)
@@ -372,8 +374,8 @@ class RollbackChampionOperator(MlopsOperator):
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.exceptions import PromotionRejected
-        from include.mlops.registry import rollback
+        from include.mlops.core.exceptions import PromotionRejected
+        from include.mlops.promotion.aliases import rollback
 
         name = self.config.model.name
         target = _rollback_target(self.target_version)
