@@ -8,7 +8,8 @@ from unittest import mock
 
 import pytest
 
-from include.mlops.promotion.card import CardFailed, CardResult
+from include.mlops.core.exceptions import CardFailed
+from include.mlops.promotion.card import CardResult
 from include.mlops.promotion.decision import Decision
 from include.mlops.promotion.evaluation import Evaluation, EvaluationRecord
 from mlops_airflow import links

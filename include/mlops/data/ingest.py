@@ -13,7 +13,8 @@ from typing import Any
 
 from include.mlops.core.config import PipelineConfig
 from include.mlops.core.exceptions import CuratedDayKept, DataValidationFailed
-from include.mlops.data.lake import DATA_FILE, CorruptPartition, Lake, PartitionInfo, partition_prefix
+from include.mlops.data.lake import DATA_FILE, Lake, PartitionInfo, partition_prefix
+from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.data.validation import (
     FailedExpectation,
     ParquetSource,

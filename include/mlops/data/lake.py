@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.core.exceptions import MlopsError
 
 if TYPE_CHECKING:
@@ -188,23 +189,6 @@ def frame_to_parquet(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     return buf.getvalue()
-
-
-class CorruptPartition(MlopsError):
-    """A partition file exists but is not readable Parquet (truncated, overwritten, damaged pages).
-
-    Carries the file's ``uri`` and ``content_hash`` so a caller holding a pinned hash can tell "changed
-    since it was checked" from "was always broken"."""
-
-    def __init__(self, uri: str, content_hash: str, reason: str) -> None:
-        super().__init__(
-            f"{uri} is not readable Parquet ({reason}); the lake copy is damaged. Rebuild the partition by "
-            "re-running ingest_and_validate for that day (it replaces the partition from the source), or delete "
-            "it to go on without that day"
-        )
-        self.uri = uri
-        self.content_hash = content_hash
-        self.reason = reason
 
 
 # the columns to read: all (None), these (a missing one is an error), or chosen from the file's own column names

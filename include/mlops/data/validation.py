@@ -354,7 +354,8 @@ class ParquetSource(ColumnSource):
 
         import pyarrow as pa
 
-        from include.mlops.data.lake import CorruptPartition, _sha256
+        from include.mlops.data.lake import _sha256
+        from include.mlops.core.exceptions import CorruptPartition
 
         @contextlib.contextmanager
         def guard() -> Any:

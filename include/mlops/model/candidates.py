@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from include.mlops.core.exceptions import InsufficientData, MlopsError
+from include.mlops.core.exceptions import InsufficientData, NoCandidateSucceeded
 
 if TYPE_CHECKING:
     from include.mlops.core.config import ModelConfig
@@ -133,10 +133,6 @@ class CandidateOutcome:
 
     def spec(self) -> CandidateSpec:
         return CandidateSpec(self.name, self.estimator, dict(self.params))
-
-
-class NoCandidateSucceeded(MlopsError):
-    """Every candidate failed or scored NaN: there is nothing to register."""
 
 
 def _summary(outcome: CandidateOutcome, metric: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.config import PipelineConfig
-from include.mlops.core.exceptions import MlopsError
+from include.mlops.core.exceptions import CandidateFailed
 from include.mlops.core.memory import give_back_memory
 from include.mlops.data.lake import Lake
 from include.mlops.model.candidates import (
@@ -430,19 +430,6 @@ CANDIDATE_RUN_KEY_TAG = "airflow_candidate_run_key"
 CANDIDATE_TAG = "airflow_candidate"  # the candidate's name on its child run
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests the child under the parent
 ERROR_LIMIT = 2000  # characters of an error in a tag (MLflow takes 8,000); the artifact has all of it
-
-
-class CandidateFailed(MlopsError):
-    """A candidate could not be fitted or scored with its params (``ValueError``/``TypeError`` from
-    scikit-learn): a retry would fail the same way. Its error is in the parent run."""
-
-    def __init__(self, name: str, error: str) -> None:
-        super().__init__(
-            f"candidate {name!r} failed: {error}\nfix its entry in model.candidates (the error is in the parent "
-            f"MLflow run, candidates/{name}/error.txt); the other candidates still compete"
-        )
-        self.name = name
-        self.error = error
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.config import PipelineConfig
-from include.mlops.core.exceptions import InsufficientData, WindowInvalid
+from include.mlops.core.exceptions import CorruptPartition, InsufficientData, WindowInvalid
 from include.mlops.core.jsonsafe import json_safe
 from include.mlops.core.memory import give_back_memory
-from include.mlops.data.lake import Columns, CorruptPartition, Lake
+from include.mlops.data.lake import Columns, Lake
 from include.mlops.data.outcomes import LABELS, join_labels, last_matured_day, matured
 
 if TYPE_CHECKING:

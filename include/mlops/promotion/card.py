@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from include.mlops.core.exceptions import MlopsError
+from include.mlops.core.exceptions import CardFailed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,15 +62,6 @@ SCORERS = {
     "r2": "r2",
 }
 CHALLENGER_COLOR, CHAMPION_COLOR, FAIL_COLOR, MUTED_COLOR = "#1f77b4", "#ff7f0e", "#d62728", "#9e9e9e"
-
-
-class CardFailed(MlopsError):
-    """The evaluation card could not be built or recorded; ``stage`` says which step failed. The evaluation and
-    its decision are unaffected."""
-
-    def __init__(self, stage: str, cause: BaseException) -> None:
-        super().__init__(f"{stage} failed: {type(cause).__name__}: {cause}")
-        self.stage = stage
 
 
 @dataclass

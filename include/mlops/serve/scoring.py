@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.config import PipelineConfig
-from include.mlops.core.exceptions import InsufficientData, MlopsError
+from include.mlops.core.exceptions import (
+    DayNotCurated,
+    MlopsError,
+    ModelVersionNotFound,
+    NoChampion,
+    NothingToScore,
+)
 from include.mlops.data import outcomes
 from include.mlops.data.lake import Lake
 
@@ -36,27 +42,6 @@ log = logging.getLogger(__name__)
 REPORT_KIND = "scoring"
 SUMMARY = "summary.json"
 CHUNK_ROWS = 250_000  # rows scored at once: bounds the model's intermediate arrays on a 1M-row day
-
-
-class NoChampion(MlopsError):
-    """The registered model has no ``champion`` alias (or does not exist yet): there is nothing to score with."""
-
-
-class ModelVersionNotFound(MlopsError):
-    """The model version asked for does not exist in the registry."""
-
-
-class DayNotCurated(InsufficientData):
-    """The day has no curated partition: it was quarantined, or never ingested. ``reason`` says which."""
-
-    def __init__(self, ds: str, reason: str) -> None:
-        super().__init__(f"{ds}: {reason}")
-        self.ds = ds
-        self.reason = reason
-
-
-class NothingToScore(InsufficientData):
-    """None of the days asked for is curated."""
 
 
 @dataclass(frozen=True)

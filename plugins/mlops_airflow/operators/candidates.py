@@ -121,10 +121,10 @@ class TrainCandidateOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.core.exceptions import CandidateFailed, InsufficientData
         from include.mlops.core.jsonsafe import json_safe
         from include.mlops.model.candidates import expand_candidates
-        from include.mlops.model.training import CandidateFailed, CandidateResult, candidate_threads, train_candidate
+        from include.mlops.model.training import CandidateResult, candidate_threads, train_candidate
 
         cfg = self.config
         spec, parent, split = _assignment(self.candidate)
@@ -208,9 +208,8 @@ class TrainChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import InsufficientData
+        from include.mlops.core.exceptions import InsufficientData, NoCandidateSucceeded
         from include.mlops.core.jsonsafe import json_safe
-        from include.mlops.model.candidates import NoCandidateSucceeded
         from include.mlops.model.training import train_best
 
         cfg = self.config

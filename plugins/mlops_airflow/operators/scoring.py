@@ -59,7 +59,8 @@ class ScoreBatchOperator(MlopsOperator):
         self.model_version = model_version
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.serve.scoring import ModelVersionNotFound, NoChampion, NothingToScore, score_days
+        from include.mlops.core.exceptions import ModelVersionNotFound, NoChampion, NothingToScore
+        from include.mlops.serve.scoring import score_days
 
         cfg = self.config
         version = None if self.model_version is None else as_version(self.model_version, "model_version")

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from include.mlops.core.exceptions import InsufficientData, PromotionConflict, SourceError
-from include.mlops.data.lake import CorruptPartition, Lake
+from include.mlops.data.lake import Lake
+from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.data.simulator import generate_day
 from include.mlops.model.registry import champion_version
 from include.mlops.model.window import Window, assemble_window

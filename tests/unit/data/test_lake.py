@@ -87,7 +87,7 @@ def test_a_partial_read_still_refuses_a_damaged_page_in_a_column_it_does_not_ret
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from include.mlops.data.lake import CorruptPartition
+    from include.mlops.core.exceptions import CorruptPartition
 
     lake = Lake.at(str(tmp_path))
     table = pa.table({"label": [0, 1] * 5000, "text": [f"value-{i}" for i in range(10000)]})

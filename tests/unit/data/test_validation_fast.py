@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from include.mlops.core.config import DEFAULT_CONFIG_PATH, FAULTS, load_config
-from include.mlops.data.lake import CorruptPartition, frame_to_parquet
+from include.mlops.data.lake import frame_to_parquet
+from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.data.simulator import generate_day, inject_fault
 from include.mlops.data.validation import (
     ParquetSource,

@@ -9,11 +9,10 @@ import math
 import pytest
 
 from include.mlops.core.config import MAX_CANDIDATES, Candidate, ModelConfig
-from include.mlops.core.exceptions import ConfigError, InsufficientData
+from include.mlops.core.exceptions import ConfigError, InsufficientData, NoCandidateSucceeded
 from include.mlops.model.candidates import (
     CandidateOutcome,
     CandidateSpec,
-    NoCandidateSucceeded,
     expand_candidates,
     leaderboard,
     select_best,
@@ -248,7 +247,8 @@ def test_each_candidate_is_a_child_run_scored_on_the_validation_days_and_a_retry
 def test_a_failing_candidate_records_its_error_in_the_parent_and_fails_its_child(world, mlflow_client):
     import mlflow.artifacts
 
-    from include.mlops.model.training import CandidateFailed, train_candidate
+    from include.mlops.core.exceptions import CandidateFailed
+    from include.mlops.model.training import train_candidate
 
     cfg, lake, check, specs, split, parent = world
     with pytest.raises(CandidateFailed) as raised:
@@ -266,8 +266,9 @@ def test_a_failing_candidate_records_its_error_in_the_parent_and_fails_its_child
 def test_the_best_is_refit_on_the_whole_training_part_into_the_parent_and_registered(world, mlflow_client, mlflow_uri):
     import mlflow.artifacts
 
+    from include.mlops.core.exceptions import CandidateFailed
     from include.mlops.model.registry import CHALLENGER
-    from include.mlops.model.training import CandidateFailed, train_best, train_candidate
+    from include.mlops.model.training import train_best, train_candidate
 
     cfg, lake, check, specs, split, parent = world
     results = []
@@ -307,7 +308,8 @@ def test_the_best_is_refit_on_the_whole_training_part_into_the_parent_and_regist
 def test_when_every_candidate_failed_the_parent_fails_with_the_leaderboard(world, mlflow_client, mlflow_uri):
     import mlflow.artifacts
 
-    from include.mlops.model.training import CandidateFailed, train_best, train_candidate
+    from include.mlops.core.exceptions import CandidateFailed
+    from include.mlops.model.training import train_best, train_candidate
 
     cfg, lake, check, specs, split, parent = world
     with pytest.raises(CandidateFailed):
@@ -399,7 +401,7 @@ def test_a_candidate_its_estimator_refuses_fails_its_task_without_retry(make_con
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.mlops.model.training import CandidateFailed
+    from include.mlops.core.exceptions import CandidateFailed
     from mlops_airflow.hooks.mlflow_hook import MlflowHook
     from mlops_airflow.operators.candidates import CandidateRejected, TrainCandidateOperator
 

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from include.mlops.core.config import REGRESSION_EVALUATION, EvaluationConfig
+from include.mlops.core.exceptions import CardFailed
 from include.mlops.core.jsonsafe import json_safe
 from include.mlops.data.lake import Lake
 from include.mlops.model.metrics import compute_metrics, score
-from include.mlops.promotion.card import CardFailed, build_card, describe, log_card, record_card
+from include.mlops.promotion.card import build_card, describe, log_card, record_card
 from include.mlops.promotion.decision import decide
 
 pytestmark = pytest.mark.unit

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from include.mlops.core.exceptions import DayNotCurated, ModelVersionNotFound, NoChampion, NothingToScore
 from include.mlops.data import outcomes
 from include.mlops.data.ingest import ingest_day
 from include.mlops.data.lake import Lake
@@ -14,14 +15,7 @@ from include.mlops.model.training import train_and_register
 from include.mlops.model.window import Window, assemble_window
 from include.mlops.promotion.aliases import promote
 from include.mlops.promotion.evaluation import evaluate
-from include.mlops.serve.scoring import (
-    DayNotCurated,
-    ModelVersionNotFound,
-    NoChampion,
-    NothingToScore,
-    score_day,
-    score_days,
-)
+from include.mlops.serve.scoring import score_day, score_days
 
 DAYS = [dt.date(2026, 3, d) for d in range(1, 9)]
 END = dt.date(2026, 3, 9)
