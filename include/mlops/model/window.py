@@ -281,47 +281,17 @@ def assemble_window(
         if train is None and day >= window.holdout_start:  # every training day is read: the sample can be drawn
             train = train_sample.frame()  # now, not beside the holdout's buffered rows
         ds = day.isoformat()
-        if expected is not None and ds not in expected:
+        if not _present(dataset, ds, available, labelled, expected):
             missing.append(ds)
             continue
-        if ds not in available or ds not in labelled:
-            if expected is not None:
-                what = "curated partition" if ds not in available else "labels partition"
-                raise InsufficientData(f"{what} {dataset} ds={ds} was checked but is gone; re-run the whole DAG run")
-            missing.append(ds)
-            continue
-        try:
-            frame, info = lake.read_partition_with_info("curated", dataset, ds, columns=columns)
-        except CorruptPartition as exc:
-            if expected is not None and exc.content_hash != expected[ds]:
-                raise InsufficientData(_changed(dataset, ds, expected[ds], exc.content_hash)) from None
-            raise InsufficientData(
-                f"curated partition {dataset} ds={ds} cannot be trained on: {exc}; then re-run this DAG run"
-            ) from None
-        if expected is not None and info.content_hash != expected[ds]:
-            raise InsufficientData(_changed(dataset, ds, expected[ds], info.content_hash))
-        entry: dict[str, Any] = {"ds": ds, "rows": info.rows, "content_hash": info.content_hash, "uri": info.uri}
-        if delay > 0:
-            frame, entry = _join_day_labels(lake, cfg, ds, frame, entry, (expected_labels or {}).get(ds))
-            unlabelled += entry["unlabelled_rows"]
+        frame, entry = _read_day(lake, cfg, ds, columns, expected, expected_labels)
+        unlabelled += entry.get("unlabelled_rows", 0)
         (holdout_sample if day >= window.holdout_start else train_sample).add(frame, day)
         del frame
         give_back_memory()  # the rows the sample left out, before the next partition is read
         partitions.append(entry)
-    if not partitions and not holdout_only:
-        late = (
-            f" with their labels (labels arrive {delay} days late: the run of day D + {delay} lands those of D)"
-            if delay > 0
-            else ""
-        )
-        raise InsufficientData(
-            f"no curated partitions of {dataset!r}{late} between {window.start} and {window.end} (exclusive); "
-            "run or backfill ingest_and_validate for those days first"
-        )
     if not partitions:
-        raise InsufficientData(
-            f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
-        )
+        raise InsufficientData(_nothing_read(dataset, window, delay, holdout_only))
     train, holdout = train_sample.frame() if train is None else train, holdout_sample.frame()
     if train.empty and not holdout.empty:  # a holdout-only read: the same columns, no rows
         train = holdout.iloc[:0].copy()
@@ -339,6 +309,61 @@ def assemble_window(
     through, immature = maturity(window, delay)
     return TrainingData(
         train, holdout, partitions, missing, digest, delay, through, immature, unlabelled, json_safe(sampling)
+    )
+
+
+def _present(dataset: str, ds: str, available: set[str], labelled: set[str], expected: dict[str, str] | None) -> bool:
+    """Whether day ``ds`` is there to read (curated, and labelled with late labels). Not there: counted as missing,
+    unless ``expected`` pinned it (it was checked and is gone since: ``InsufficientData``)."""
+    if expected is not None and ds not in expected:
+        return False
+    if ds in available and ds in labelled:
+        return True
+    if expected is not None:
+        what = "curated partition" if ds not in available else "labels partition"
+        raise InsufficientData(f"{what} {dataset} ds={ds} was checked but is gone; re-run the whole DAG run")
+    return False
+
+
+def _read_day(
+    lake: Lake,
+    cfg: PipelineConfig,
+    ds: str,
+    columns: Columns,
+    expected: dict[str, str] | None,
+    expected_labels: dict[str, str] | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Day ``ds``'s curated rows (joined with its late labels) and its lineage entry; a partition that is damaged
+    or differs from the one ``expected`` pinned raises ``InsufficientData``."""
+    dataset = cfg.dataset.name
+    try:
+        frame, info = lake.read_partition_with_info("curated", dataset, ds, columns=columns)
+    except CorruptPartition as exc:
+        if expected is not None and exc.content_hash != expected[ds]:
+            raise InsufficientData(_changed(dataset, ds, expected[ds], exc.content_hash)) from None
+        raise InsufficientData(
+            f"curated partition {dataset} ds={ds} cannot be trained on: {exc}; then re-run this DAG run"
+        ) from None
+    if expected is not None and info.content_hash != expected[ds]:
+        raise InsufficientData(_changed(dataset, ds, expected[ds], info.content_hash))
+    entry: dict[str, Any] = {"ds": ds, "rows": info.rows, "content_hash": info.content_hash, "uri": info.uri}
+    if cfg.dataset.label_delay_days > 0:
+        frame, entry = _join_day_labels(lake, cfg, ds, frame, entry, (expected_labels or {}).get(ds))
+    return frame, entry
+
+
+def _nothing_read(dataset: str, window: Window, delay: int, holdout_only: bool) -> str:
+    """Why a window read no partition, and what to run."""
+    if holdout_only:
+        return f"no curated holdout partitions of {dataset!r} from {window.holdout_start} to {window.end}"
+    late = (
+        f" with their labels (labels arrive {delay} days late: the run of day D + {delay} lands those of D)"
+        if delay > 0
+        else ""
+    )
+    return (
+        f"no curated partitions of {dataset!r}{late} between {window.start} and {window.end} (exclusive); "
+        "run or backfill ingest_and_validate for those days first"
     )
 
 
