@@ -22,7 +22,7 @@ for path in (str(ROOT), str(ROOT / "plugins")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from tests.support.env import embedded_env  # noqa: E402  (standard library only: imports nothing from Airflow)
+from mlops_dev.env import embedded_env  # noqa: E402  (standard library only: imports nothing from Airflow)
 
 os.environ.update(
     {

@@ -1,10 +1,10 @@
 """A long backfill on the distributed stack: ``ingest_and_validate`` then ``drift_monitor`` over N days (60).
 
-The stack is the integration suite's (``tests/integration/conftest.py``, its ``stack`` fixture driven as a plain
-generator): moto S3 for the lake and MLflow's artifacts, an MLflow tracking server on PostgreSQL, Airflow 3 with the
+The stack is the integration suite's (``mlops_dev.stack.distributed_stack``, what its ``stack`` fixture yields):
+moto S3 for the lake and MLflow's artifacts, an MLflow tracking server on PostgreSQL, Airflow 3 with the
 CeleryExecutor (PostgreSQL metadata DB, Redis broker, api-server, scheduler, dag-processor, one Celery worker of
 concurrency 2). Its databases are created with unique names and dropped at the end, also on failure. Two changes,
-made by wrapping the fixture's own helpers: the simulator writes ``rows_per_day`` rows a day (2,000: orchestration,
+passed to it as arguments: the simulator writes ``rows_per_day`` rows a day (2,000: orchestration,
 not data, is measured), and the scheduler creates no runs of its own (``[scheduler] use_job_schedule = False``), so
 unpausing a DAG starts nothing but what the benchmark asks for.
 
@@ -213,7 +213,7 @@ def train_champion(stack: Any, window_end: dt.date) -> dict:
     """One train_and_promote run over REST on the window ending ``window_end``; fails unless a champion exists."""
     import requests
 
-    from tests.integration.conftest import MODEL_NAME
+    from mlops_dev.stack import MODEL_NAME
 
     _set_paused(stack, TRAIN, False)
     t = time.monotonic()
@@ -237,7 +237,7 @@ def train_champion(stack: Any, window_end: dt.date) -> dict:
 
 def _lake_days(stack: Any, prefix: str, suffix: str) -> dict[str, int]:
     """ds -> how many objects ending in ``suffix`` there are under ``prefix``ds=<day>/ in the lake bucket."""
-    from tests.integration.conftest import LAKE_BUCKET
+    from mlops_dev.stack import LAKE_BUCKET
 
     out: dict[str, int] = {}
     for key in stack.list_keys(LAKE_BUCKET, prefix):
@@ -249,39 +249,20 @@ def _lake_days(stack: Any, prefix: str, suffix: str) -> dict[str, int]:
 
 @contextlib.contextmanager
 def backfill_stack(rows_per_day: int) -> Iterator[Any]:
-    """The integration suite's stack (its fixture, as a plain generator: closing it stops every process and drops
+    """The integration suite's stack (``mlops_dev.stack.distributed_stack``: leaving it stops every process and drops
     the databases), with ``rows_per_day`` rows a day and no scheduler-created runs."""
-    import yaml
+    from mlops_dev.stack import distributed_stack
 
-    import tests.integration.conftest as it
-
-    write_config, service_env = it._write_pipeline_config, it.service_env
-
-    def config(path: Path) -> None:
-        write_config(path)
-        doc = yaml.safe_load(path.read_text())
-        doc["simulator"]["rows_per_day"] = rows_per_day
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-    def env(*args: Any, **kwargs: Any) -> dict[str, str]:
-        return {**service_env(*args, **kwargs), "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
-
-    it._write_pipeline_config, it.service_env = config, env  # read when the fixture runs, restored right after
-    fixture = it.stack.__wrapped__()
-    try:
-        stack = next(fixture)
-    finally:
-        it._write_pipeline_config, it.service_env = write_config, service_env
-    try:
+    with distributed_stack(
+        rows_per_day=rows_per_day, extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+    ) as stack:
         yield stack
-    finally:
-        fixture.close()  # its finally: stops the services, drops both databases, flushes its Redis DB
 
 
 def bench_backfill(days: int = 60, rows_per_day: int = ROWS_PER_DAY) -> dict:
     """Start the stack, run the three steps (module docstring), stop it; returns the ``backfill_*`` figures."""
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-    from tests.integration.conftest import DATASET
+    from mlops_dev.stack import DATASET
 
     if days < 6:
         raise ValueError("--days: at least 6 (the champion trains on the integration config's 6-day window)")

@@ -74,7 +74,7 @@ IDLE_SAMPLE_S = 15
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 from mlops_airflow.names import PROMOTION_POOL  # noqa: E402 (standard library only)
 from mlops_airflow.names import TRAINING_DAG_ID as DAG_ID  # noqa: E402
-from tests.support import (  # noqa: E402 (standard library only, like this module)
+from mlops_dev import (  # noqa: E402 (standard library only, like this module)
     Services,
     base_env,
     free_port,
@@ -579,9 +579,9 @@ def bench_pipeline(
         raise ValueError(f"executor: local or celery, got {executor!r}")
     celery = executor == "celery"
     if celery:
-        import tests.integration.conftest as it  # its own Redis DB (claimed on import), flushed at the end
+        from mlops_dev import stack as it  # its own Redis DB (claimed on the first redis_db()), flushed at the end
 
-        it._flush_redis()
+        it.flush_redis()
     settings = {**({} if stock or celery else read_settings()), **(settings or {})}
     t_bench = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -621,7 +621,7 @@ def bench_pipeline(
             **settings,
         }
         if celery:
-            af_env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{it.REDIS_HOST}:{it.REDIS_PORT}/{it.REDIS_DB}"
+            af_env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{it.REDIS_HOST}:{it.REDIS_PORT}/{it.redis_db()}"
             af_env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{db}"
         # setup, in parallel: metadata DB, two MLflow servers, the lake
         procs.start("migrate", ["airflow", "db", "migrate"], af_env)
@@ -828,7 +828,7 @@ def bench_pipeline(
                 _pg(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         if celery:
             with contextlib.suppress(Exception):
-                it._flush_redis()
+                it.flush_redis()
         figures["pipeline_bench_wall_s"] = round(time.perf_counter() - t_bench, 1)
         if keep:
             print(f"work folder kept: {work}", file=sys.stderr)

@@ -80,7 +80,7 @@ def setup_environment() -> None:
     for path in (str(ROOT), str(ROOT / "plugins")):
         if path not in sys.path:
             sys.path.insert(0, path)
-    from tests.support.env import embedded_env  # from the checkout: make demo runs there
+    from mlops_dev.env import embedded_env  # from the checkout: make demo runs there
 
     os.environ.update({**embedded_env(ROOT, WORK, mlflow_uri), "MLOPS_CONFIG": str(WORK / "mlops.yaml")})
     os.chdir(WORK)  # a SQLite MLflow store writes artifacts to ./mlruns
@@ -354,4 +354,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # no options: --help prints the module docstring (what the demo plays and the summary's keys)
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     raise SystemExit(main())

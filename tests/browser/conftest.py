@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import (
+from mlops_dev import (
     NO_MLFLOW_JOBS,
     ProcessExited,
     Services,

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from mlops_dev import wait_until
 from tests.browser.conftest import ARTIFACTS, MODEL_NAME, SEED_END, UiStack
-from tests.support import wait_until
 
 pytestmark = pytest.mark.browser
 

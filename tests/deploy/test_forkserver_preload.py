@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import base_env
+from mlops_dev import base_env
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

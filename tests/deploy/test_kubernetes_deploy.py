@@ -426,7 +426,7 @@ def check_secrets(b: dict) -> None:
 
 
 def check_run_id_pattern(b: dict) -> None:
-    from tests.integration.conftest import RUN_ID_PATTERN
+    from mlops_dev.stack import RUN_ID_PATTERN
 
     pattern = b["values"]["config"]["scheduler"]["allowed_run_id_pattern"]
     assert pattern == RUN_ID_PATTERN, f"allowed_run_id_pattern {pattern!r} != compose's {RUN_ID_PATTERN!r}"

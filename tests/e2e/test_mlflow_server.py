@@ -10,8 +10,8 @@ import json
 import pytest
 
 from include.mlops.model.registry import champion_version
+from mlops_dev import start_mlflow_server
 from tests.e2e.conftest import day, ingest, task_states, train, xcom
-from tests.support import start_mlflow_server
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,7 @@ def test_run_ids_are_anchored_and_bounded(service: str):
     """Airflow's default run id pattern (``^[A-Za-z0-9_.~:+-]+$``, applied with re.match) accepts a trailing
     newline and ids longer than the 250-character run_id column; compose, `make run` and the integration
     stack (where test_rest_fuzz.py triggers with such ids) set the same anchored, bounded pattern."""
-    from tests.integration.conftest import RUN_ID_PATTERN
+    from mlops_dev.stack import RUN_ID_PATTERN
 
     pattern = _interpolate(SERVICES[service]["environment"]["AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN"])
     assert pattern == RUN_ID_PATTERN

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_dev.services import free_port, spawn, stop_process_group, tail, wait_until
 from tests.integration.conftest import DATASET, LAKE_ROOT, MODEL_NAME, Stack
-from tests.support.services import free_port, spawn, stop_process_group, tail, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -39,10 +39,10 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_dev import wait_until
 from tests.integration.conftest import MODEL_NAME, Stack
 from tests.integration.test_distributed_pipeline import DAYS, INGEST, TRAIN, WINDOW_END
 from tests.integration.test_scoring_stack import _champion, _make_champion, _mlflow, _run_ok, _task_states, _trigger
-from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
+from mlops_dev import wait_until
 from tests.integration.conftest import DATASET, LAKE_BUCKET, MODEL_NAME, Stack
 from tests.integration.test_distributed_pipeline import DAYS, INGEST, TRAIN, WINDOW_END, _logical
-from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from include.mlops.data.ingest import publish, quarantine
 from include.mlops.data.lake import Lake
 from include.mlops.monitor import health
 from include.mlops.monitor.drift import REPORT_KIND, MonitorResult
-from tests.support.services import free_port, spawn, stop_process_group, tail, wait_until
+from mlops_dev.services import free_port, spawn, stop_process_group, tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "include" / "monitoring" / "grafana" / "mlops.json"

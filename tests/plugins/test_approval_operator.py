@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskAwaitingInput
 
 from mlops_airflow.operators.approval import ApprovePromotionOperator
 from mlops_airflow.operators.training import PromoteChallengerOperator
-from tests.support.task_context import task_context
+from mlops_dev.task_context import task_context
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from include.mlops.promotion.evaluation import Evaluation, EvaluationRecord
 from mlops_airflow import links
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 from mlops_airflow.operators.training import EvaluateChallengerOperator
-from tests.support.task_context import task_context
+from mlops_dev.task_context import task_context
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops_airflow.operators.base import BatchQuarantined
 from mlops_airflow.operators.ingest import LandLabelsOperator
-from tests.support.task_context import task_context
+from mlops_dev.task_context import task_context
 
 
 def test_without_a_delay_the_task_is_skipped_with_the_reason(make_config):

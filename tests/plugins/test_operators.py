@@ -21,7 +21,7 @@ from mlops_airflow.operators.candidates import (
 from mlops_airflow.operators.ingest import GxValidateBatchOperator, LandBatchOperator, PublishBatchOperator
 from mlops_airflow.operators.training import PromoteChallengerOperator
 from mlops_airflow.runtime import partition_day, window_end
-from tests.support.task_context import task_context
+from mlops_dev.task_context import task_context
 
 DAY = dt.date(2026, 3, 4)
 

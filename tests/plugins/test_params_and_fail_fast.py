@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 from mlops_airflow.operators.base import RollbackTargetRefused
 from mlops_airflow.params import InvalidRunParams, as_date, as_version
-from tests.support.task_context import task_context
+from mlops_dev.task_context import task_context
 
 DAY = dt.date(2026, 3, 4)
 

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from mlops_airflow.operators.scoring import MAX_DAYS, NothingCurated, ScoreBatchOperator, days_to_score
 from mlops_airflow.operators.training import ModelVersionMissing
 from mlops_airflow.params import InvalidRunParams
-from tests.support.task_context import DAY, task_context
+from mlops_dev.task_context import DAY, task_context
 
 
 def d(text: str) -> dt.date:

@@ -1,7 +1,9 @@
-"""tests/support: the one copy of the harness that the suite, `make demo` and the pipeline benchmark share."""
+"""mlops_dev: the dev-only support package, the one copy of the harness that the suite, `make demo` and the
+benchmarks share (scripts import it, never ``tests.*``)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import (
+from mlops_dev import (
     ProcessExited,
     Services,
     base_env,
@@ -88,11 +90,36 @@ def test_base_env_drops_what_configures_airflow_mlflow_and_the_pipeline(monkeypa
     assert env["PYTHONPATH"].split(":") == [str(ROOT), str(ROOT / "plugins")]
 
 
-def test_importing_the_support_package_imports_nothing_but_the_standard_library():
-    """The root conftest.py imports it before Airflow reads its configuration."""
+@pytest.mark.parametrize("module", ["mlops_dev", "mlops_dev.stack", "mlops_dev.task_context"])
+def test_importing_the_support_package_imports_nothing_but_the_standard_library(module):
+    """The root conftest.py imports it before Airflow reads its configuration; the benchmarks before anything else."""
+    heavy = {"airflow", "mlflow", "requests", "pytest", "yaml", "redis", "psycopg2", "boto3", "include", "tests"}
     code = (
-        "import sys; import tests.support; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow', 'mlflow', 'requests', 'pytest', 'yaml'}))"
+        f"import sys; import {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_stack_module_claims_no_redis_db_on_import_and_honours_a_pinned_one():
+    """Importing mlops_dev.stack touches no service (the old tests/integration/conftest.py claimed a Redis DB on
+    import); the DB is claimed on the first redis_db() call, and MLOPS_IT_REDIS_DB pins it without Redis."""
+    code = (
+        "import sys, mlops_dev.stack as s; assert 'redis' not in sys.modules; "
+        "print(s.redis_db(), 'redis' in sys.modules)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "MLOPS_IT_REDIS_DB": "11"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["11", "False"], out.stdout + out.stderr
+
+
+def test_no_script_imports_the_tests_package():
+    """Scripts, demo and benchmarks use the dev-only package, never tests.* (a test module has import-time side
+    effects and is not a library)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "scripts").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s*(from|import)\s+tests(\.|\s|$)", line)
+    ]
+    assert offenders == []

@@ -334,7 +334,7 @@ WINDOW_CHECK = {
 
 
 def _context():
-    from tests.support.task_context import task_context
+    from mlops_dev.task_context import task_context
 
     return task_context()
 
