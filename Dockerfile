@@ -54,7 +54,8 @@ COPY --chown=airflow:0 plugins/ /usr/local/airflow/plugins/
 COPY --chown=airflow:0 include/ /usr/local/airflow/include/
 COPY --chown=airflow:0 scripts/ensure_admin.sh /usr/local/airflow/scripts/ensure_admin.sh
 COPY --chown=airflow:0 .astro/ /usr/local/airflow/.astro/
-# the DAG integrity checks the .astro file runs (it imports them; the rest of tests/ stays out of the image)
+# the DAG integrity checks the .astro file runs (it imports them; the rest of tests/ stays out of the image, and so
+# does the dev-only support package mlops_dev/: tests/integration/test_compose_contract.py checks both)
 COPY --chown=airflow:0 tests/dags/test_dag_integrity.py /usr/local/airflow/tests/dags/test_dag_integrity.py
 COPY --chown=airflow:0 pyproject.toml /usr/local/airflow/pyproject.toml
 

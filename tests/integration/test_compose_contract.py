@@ -96,6 +96,56 @@ def test_the_image_installs_the_runtime_lock_only():
     assert not {re.sub(r"[-_.]+", "-", p).lower() for p in pinned} & dev
 
 
+DEV_PACKAGE = "mlops_dev"  # the dev-only support package (tests, scripts, demo, benchmarks)
+
+
+def _image_files() -> list[Path]:
+    """The repo files the Dockerfile's COPY/ADD instructions put into the image (sources are repo paths)."""
+    files: list[Path] = []
+    for instruction in _dockerfile_instructions():
+        words = instruction.split()
+        if words[0] not in ("COPY", "ADD"):
+            continue
+        sources = [w for w in words[1:-1] if not w.startswith("--")]
+        assert not any(w.startswith("--from") for w in words), f"a multi-stage COPY: check it here: {instruction}"
+        for source in sources:
+            assert source not in (".", "./", "*"), f"the image copies the whole build context: {instruction}"
+            path = ROOT / source.rstrip("/")
+            if not path.exists():  # packages.txt etc. are checked by the build itself
+                continue
+            files += [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+    return files
+
+
+def test_the_image_leaves_the_dev_support_package_out():
+    """Neither a COPY source nor anything under one is the dev package; the build context leaves it out too
+    (.dockerignore), so a later `COPY . ...` could not bring it in."""
+    files = _image_files()
+    assert any(f.is_relative_to(ROOT / "include") for f in files), "the library is expected in the image"
+    shipped = [f.relative_to(ROOT) for f in files]
+    assert [f for f in shipped if DEV_PACKAGE in f.parts] == []
+    ignored = {line.strip().strip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert DEV_PACKAGE in ignored, ".dockerignore must leave the dev package out of the build context"
+
+
+def test_nothing_the_image_ships_imports_the_dev_support_package_or_a_test_it_leaves_out():
+    """The image runs without the dev package: no module it ships imports it, and what a shipped file imports from
+    tests/ (.astro's file: the DAG integrity checks) is shipped too."""
+    files = _image_files()
+    shipped = {f.relative_to(ROOT) for f in files}
+    pattern = re.compile(rf"^\s*(?:from|import)\s+((?:{DEV_PACKAGE}|tests)(?:\.\w+)*)", re.M)
+    imported = {
+        (str(f.relative_to(ROOT)), m.group(1))
+        for f in files
+        if f.suffix == ".py"
+        for m in pattern.finditer(f.read_text())
+    }
+    assert [(f, name) for f, name in imported if name.split(".")[0] == DEV_PACKAGE] == []
+    missing = [(f, name) for f, name in imported if Path(*name.split(".")).with_suffix(".py") not in shipped]
+    assert missing == [], f"shipped files import tests the image leaves out: {missing}"
+    assert imported, "expected .astro's file to import the shipped integrity checks (is the pattern still right?)"
+
+
 @pytest.mark.parametrize("service", AIRFLOW_SERVICES)
 def test_mlops_config_points_at_a_file_in_the_repo(service: str):
     path = _interpolate(SERVICES[service]["environment"]["MLOPS_CONFIG"])
