@@ -48,8 +48,8 @@ test: venv browser-deps monitoring-deps  ## the whole suite (the browser test ne
 test-fast: venv  ## unit and integrity tests only
 	@$(BIN)/python -m pytest -m "unit or integrity"
 
-lint: venv  ## ruff (lint + format), mypy on include/ and plugins/ ([tool.mypy]); the pre-commit hooks run the same
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+lint: venv  ## ruff (lint + format; C901/PLR0915 on include/ and plugins/), mypy on include/ and plugins/ ([tool.mypy]), import-linter's layer and cycle contracts ([tool.importlinter]); the pre-commit hooks run the same
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache
 
 PIPELINES ?= 0
 parse-time: venv  ## extra import time of each DAG file over `import airflow.sdk`; PIPELINES=20: at 1 and 20 pipelines

@@ -107,8 +107,7 @@ AIRFLOW_SETTINGS = {
 # CeleryExecutor (--executor celery): the integration suite's broker (its own Redis DB) and a result backend in the
 # benchmark's database; one worker with concurrency 4 (as parallelism). --celery-preload starts that worker from a
 # Python that imported the same libraries first, so its prefork pool (and every task forked from it) inherits them.
-sys.path.insert(0, str(ROOT / "scripts"))
-from forkserver_preload import preload_modules, read_settings  # noqa: E402 (standard library only)
+from scripts.forkserver_preload import preload_modules, read_settings  # noqa: E402 (standard library only)
 
 CELERY_WORKER_PRELOADED = (
     "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1].split(',')]; "

