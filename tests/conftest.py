@@ -28,10 +28,9 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def mlflow_uri() -> str:
-    import mlflow
-
-    mlflow.set_tracking_uri(MLFLOW_URI)
-    mlflow.set_registry_uri(MLFLOW_URI)
+    """The session's MLflow store. Nothing sets MLflow's process-wide URIs: the library takes a client
+    (``mlflow_client``); a test's own fluent call (``mlflow.artifacts.load_dict``) reads ``MLFLOW_TRACKING_URI``,
+    which the root conftest.py sets to this same store."""
     return MLFLOW_URI
 
 

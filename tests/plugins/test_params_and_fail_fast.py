@@ -231,10 +231,12 @@ def test_a_drift_window_without_curated_days_fails_at_once(make_config, no_mlflo
 
 class FakeRegistry:
     """Champion 5 (previous champion 4); versions 4 and 5 blessed, 6 never; anything else does not exist.
-    Records the MLflow retry settings in force at each call."""
+    Records each call; a local store (no server to probe)."""
+
+    tracking_uri = "sqlite:///fake.db"
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str | None]] = []
+        self.calls: list[str] = []
         self.tags = {
             "4": {"evaluation.decision": "promote"},
             "5": {"evaluation.decision": "promote", "promotion.previous_champion": "4"},
@@ -242,7 +244,7 @@ class FakeRegistry:
         }
 
     def _seen(self, what: str) -> None:
-        self.calls.append((what, os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")))
+        self.calls.append(what)
 
     def get_model_version_by_alias(self, name, alias):
         self._seen("alias")
@@ -284,17 +286,20 @@ def _check(target):
     ],
 )
 def test_a_bad_rollback_target_fails_at_once_before_the_pool(fake_registry, target, error, message):
-    before = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    from include.mlops.model.registry import SHORT_RETRIES, check_server
+
     began = time.monotonic()
-    with pytest.raises(error, match=message) as raised:
+    with (
+        mock.patch("include.mlops.promotion.aliases.check_server", wraps=check_server) as probe,
+        pytest.raises(error, match=message) as raised,
+    ):
         _check(target)
     assert time.monotonic() - began < 30
     assert isinstance(raised.value, AirflowFailException)  # not retried
     if error is InvalidRunParams:
-        assert fake_registry.calls == []  # refused before any MLflow call (40 nines made MLflow answer 500)
+        assert fake_registry.calls == [] and not probe.called  # refused before any MLflow call
     else:
-        assert fake_registry.calls and all(retries == "1" for _, retries in fake_registry.calls)  # short budget
-    assert os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") == before  # scoped to the check
+        assert fake_registry.calls and probe.call_args.args[1:] == (SHORT_RETRIES,)  # the short budget, passed
 
 
 def test_a_good_rollback_target_is_resolved(fake_registry):
@@ -339,26 +344,29 @@ class _Always500(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_the_short_budget_bounds_a_real_mlflow_client_against_a_failing_server():
-    """A server answering 500: the default client budget retries for minutes; the check's gives up in seconds
-    (and re-raises: a server error is transient, so Airflow's own retries apply)."""
+def test_the_short_budget_bounds_the_check_against_a_failing_server():
+    """A server answering 500: MLflow's default client budget retries for minutes; the check's probe gives up in
+    seconds, before any registry read (and re-raises: a server error is transient, so Airflow's own retries apply),
+    with no MLflow environment variable written."""
+    import requests
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
-    from include.mlops.model.registry import is_not_found
-    from include.mlops.promotion.aliases import short_mlflow_retries
+    from include.mlops.core.exceptions import MlopsError
+    from include.mlops.promotion.aliases import check_rollback_target
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
+    before = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_HTTP_REQUEST")}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         uri = f"http://127.0.0.1:{server.server_address[1]}"
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         began = time.monotonic()
-        with short_mlflow_retries(), pytest.raises(MlflowException) as raised:
-            client.get_model_version("m", "4")
+        with pytest.raises(requests.RequestException) as raised:
+            check_rollback_target(client, "m", "4")
         elapsed = time.monotonic() - began
     finally:
         server.shutdown()
     assert elapsed < 10, elapsed
     assert _Always500.hits == 2  # one try and one retry
-    assert not is_not_found(raised.value)
+    assert not isinstance(raised.value, MlopsError)  # transient: retried by Airflow, not failed at once
+    assert {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_HTTP_REQUEST")} == before

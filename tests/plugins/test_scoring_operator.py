@@ -159,7 +159,7 @@ def test_the_champion_scores_the_days_of_the_asset_events(make_config, mlflow_cl
     for day in [*window.days(), DAY]:
         assert ingest_day(cfg, lake, day)["status"] == "published"
     data = assemble_window(lake, cfg, window)
-    version = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "t/1", {}).version
+    version = train_and_register(mlflow_client, cfg, data, window, "t/1", {}).version
     mlflow_client.set_registered_model_alias(cfg.model.name, CHAMPION, version)
 
     events = asset_events({"ds": DAY.isoformat()}, {"ds": "2026-03-05"})

@@ -10,6 +10,14 @@ cheaply by every stage.
 from __future__ import annotations
 
 # --- MLflow ---------------------------------------------------------------------------------------------------
+# None. Every MLflow call goes through an ``MlflowClient`` passed in, by public API only: the model is logged by
+# client calls (``include.mlops.model.training.log_sklearn_model``: ``create_logged_model``, ``save_model``,
+# ``log_model_artifacts``, ``finalize_logged_model``) because ``mlflow.sklearn.log_model`` reads the process-wide
+# tracking URI; versions are downloaded from their artifact location (``include.mlops.model.registry``) because a
+# ``models:/`` URI is resolved against the process-wide registry URI (``ModelsArtifactRepository``). The private
+# ``mlflow.tracking._tracking_service.utils._use_tracking_uri`` was not needed (it would also unset
+# ``MLFLOW_TRACKING_URI`` on exit). What the registry relies on MLflow to answer (error codes) is checked in
+# ``tests/unit/core/test_compat.py``.
 
 # --- Great Expectations -------------------------------------------------------------------------------------
 

@@ -12,7 +12,10 @@ defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
+import json
 import os
 import re
 from dataclasses import field, fields, is_dataclass, replace
@@ -168,6 +171,65 @@ class ModelConfig:
     # empty: one candidate, `estimator` with `params` (no validation split). Several: trained in parallel, the best
     # on the validation days (training.validation_days) is registered as the challenger
     candidates: tuple[Candidate, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateSpec:
+    """One concrete candidate of ``model.candidates`` (a grid combination): defined here, beside the config it is
+    expanded from, so config validation expands grids without importing the model stage
+    (``include.mlops.model.candidates`` re-exports it with the rest of the candidates' logic)."""
+
+    name: str  # unique within the run: the MLflow child run name and the mapped task's label
+    estimator: str
+    params: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: Any) -> CandidateSpec:
+        """A spec back from XCom; anything but what ``as_dict`` made raises ``ValueError``."""
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("name"), str)
+            or not isinstance(value.get("estimator"), str)
+            or not isinstance(value.get("params"), dict)
+        ):
+            raise ValueError(f"a candidate must be a dict with name, estimator and params, got {value!r}")
+        return cls(value["name"], value["estimator"], dict(value["params"]))
+
+
+def _label(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text.lower())[:20]
+
+
+def expand_candidates(model: ModelConfig) -> list[CandidateSpec]:
+    """Every candidate of ``model`` with its params, grids expanded (combinations in the grid's key order).
+    Raises ``ValueError`` for duplicate names or more than ``MAX_CANDIDATES`` candidates."""
+    if not model.candidates:
+        return [CandidateSpec(model.estimator, model.estimator, dict(model.params))]
+    out: list[CandidateSpec] = []
+    for cand in model.candidates:
+        base = cand.name or cand.estimator
+        keys = list(cand.grid)
+        combos = list(itertools.product(*(cand.grid[k] for k in keys))) if keys else [()]
+        if len(out) + len(combos) > MAX_CANDIDATES:
+            raise ValueError(
+                f"`model.candidates` expand to more than {MAX_CANDIDATES} candidates (grids multiply); "
+                "shorten the grids or list fewer candidates"
+            )
+        for combo in combos:
+            params = {**cand.params, **dict(zip(keys, combo, strict=True))}
+            suffix = "-".join(f"{k}-{_label(v)}" for k, v in zip(keys, combo, strict=True))
+            out.append(CandidateSpec(f"{base}-{suffix}" if suffix else base, cand.estimator, params))
+    names = [c.name for c in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(
+            f"`model.candidates` has duplicate names {', '.join(dupes)}; give each candidate its own `name`"
+        )
+    return out
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -400,8 +462,6 @@ class PipelineConfig:
         if problems:
             raise ValueError("; ".join(problems))
         if self.model.candidates:
-            from include.mlops.model.candidates import expand_candidates
-
             expand_candidates(self.model)  # raises ValueError on duplicate names or too many combinations
         return self
 

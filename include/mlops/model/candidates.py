@@ -3,82 +3,22 @@ estimators with params, one per grid combination. No candidates configured: one,
 ``model.params`` (today's single model).
 
 Pure functions over the config: the DAG's planning task calls ``expand_candidates`` at run time and maps one
-training task over the list (``.expand()``); config validation calls it too, so a bad grid fails at load.
+training task over the list (``.expand()``); config validation calls it too, so a bad grid fails at load (the
+spec and the expansion are defined in ``include.mlops.core.config`` for that, and re-exported here).
 Several candidates fit on the older curated training days and are scored on the newest (``validation_split``,
 never the holdout); ``select_best`` picks the winner ``include.mlops.model.training`` refits on the whole training part.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# the spec and the grid expansion live with the config (its validation expands the grids); re-exported here
+from include.mlops.core.config import MAX_CANDIDATES, CandidateSpec, expand_candidates
 from include.mlops.core.exceptions import InsufficientData, NoCandidateSucceeded
-
-if TYPE_CHECKING:
-    from include.mlops.core.config import ModelConfig
-
-
-@dataclass(frozen=True)
-class CandidateSpec:
-    name: str  # unique within the run: the MLflow child run name and the mapped task's label
-    estimator: str
-    params: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, value: Any) -> CandidateSpec:
-        """A spec back from XCom; anything but what ``as_dict`` made raises ``ValueError``."""
-        if (
-            not isinstance(value, dict)
-            or not isinstance(value.get("name"), str)
-            or not isinstance(value.get("estimator"), str)
-            or not isinstance(value.get("params"), dict)
-        ):
-            raise ValueError(f"a candidate must be a dict with name, estimator and params, got {value!r}")
-        return cls(value["name"], value["estimator"], dict(value["params"]))
-
-
-def _label(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text.lower())[:20]
-
-
-def expand_candidates(model: ModelConfig) -> list[CandidateSpec]:
-    """Every candidate of ``model`` with its params, grids expanded (combinations in the grid's key order).
-    Raises ``ValueError`` for duplicate names or more than ``MAX_CANDIDATES`` candidates."""
-    from include.mlops.core.config import MAX_CANDIDATES
-
-    if not model.candidates:
-        return [CandidateSpec(model.estimator, model.estimator, dict(model.params))]
-    out: list[CandidateSpec] = []
-    for cand in model.candidates:
-        base = cand.name or cand.estimator
-        keys = list(cand.grid)
-        combos = list(itertools.product(*(cand.grid[k] for k in keys))) if keys else [()]
-        if len(out) + len(combos) > MAX_CANDIDATES:
-            raise ValueError(
-                f"`model.candidates` expand to more than {MAX_CANDIDATES} candidates (grids multiply); "
-                "shorten the grids or list fewer candidates"
-            )
-        for combo in combos:
-            params = {**cand.params, **dict(zip(keys, combo, strict=True))}
-            suffix = "-".join(f"{k}-{_label(v)}" for k, v in zip(keys, combo, strict=True))
-            out.append(CandidateSpec(f"{base}-{suffix}" if suffix else base, cand.estimator, params))
-    names = [c.name for c in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(
-            f"`model.candidates` has duplicate names {', '.join(dupes)}; give each candidate its own `name`"
-        )
-    return out
-
 
 # -- the validation split ------------------------------------------------------------------------------------------
 
@@ -187,3 +127,15 @@ def leaderboard(outcomes: Sequence[CandidateOutcome], winner: str | None, metric
             "candidates": [o.as_dict() for o in outcomes],
         }
     )
+
+
+__all__ = [
+    "CandidateOutcome",
+    "CandidateSpec",
+    "MAX_CANDIDATES",
+    "ValidationSplit",
+    "expand_candidates",
+    "leaderboard",
+    "select_best",
+    "validation_split",
+]

@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.config import PipelineConfig
-from include.mlops.core.exceptions import CandidateFailed
+from include.mlops.core.exceptions import CandidateFailed, NoCandidateSucceeded
 from include.mlops.core.memory import give_back_memory
 from include.mlops.data.lake import Lake
 from include.mlops.model.candidates import (
     CandidateOutcome,
     CandidateSpec,
-    NoCandidateSucceeded,
     ValidationSplit,
     leaderboard,
     select_best,
@@ -212,9 +211,290 @@ def _sampling_tags(sampling: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created when it does not exist yet."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except Exception:  # created concurrently (another mapped task): read it back, else the error stands
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def default_candidate(cfg: PipelineConfig) -> CandidateSpec:
+    """``model.estimator`` with ``model.params``: what trains when there are no ``model.candidates``."""
+    return CandidateSpec(cfg.model.estimator, cfg.model.estimator, dict(cfg.model.params))
+
+
+def _result(
+    cfg: PipelineConfig,
+    data: TrainingData,
+    window: Window,
+    spec: CandidateSpec,
+    version: Any,
+    run_id: str,
+    *,
+    reused: bool,
+    metrics: dict[str, float],
+) -> TrainingResult:
+    return TrainingResult(
+        model_name=cfg.model.name,
+        version=str(version.version),
+        run_id=run_id,
+        reused=reused,
+        rows_train=len(data.train),
+        rows_holdout=len(data.holdout),
+        metrics=metrics,
+        window=window.as_dict(),
+        partitions=[p["ds"] for p in data.partitions],
+        missing_days=data.missing_days,
+        content_hash=data.content_hash,
+        candidate=spec.name,
+    )
+
+
+def _earlier_attempt(
+    client: MlflowClient, cfg: PipelineConfig, experiment_id: str, run_key: str, airflow_tags: dict[str, str]
+) -> tuple[Any, str, dict[str, float]] | None:
+    """``(version, run_id, metrics)`` an earlier attempt of ``run_key`` left: the version it registered, else the
+    model of its finished run, registered now (it crashed before registering); None when there is neither."""
+    name = cfg.model.name
+    existing = find_registered(client, name, run_key)
+    if existing is not None:
+        log.info("run key %s already registered %s version %s; reusing it", run_key, name, existing.version)
+        client.set_registered_model_alias(name, CHALLENGER, existing.version)
+        metrics = client.get_run(existing.run_id).data.metrics if existing.run_id else {}
+        return existing, existing.run_id, dict(metrics)
+    previous = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    if previous and previous[0].data.tags.get("model_uri"):
+        run = previous[0]
+        log.info("run key %s already has finished MLflow run %s; registering its model", run_key, run.info.run_id)
+        version = register_version(client, cfg, run.info.run_id, run.data.tags["model_uri"], run_key, airflow_tags)
+        return version, run.info.run_id, dict(run.data.metrics)
+    return None
+
+
+def _close_stale_runs(client: MlflowClient, experiment_id: str, run_key: str, keep: str | None) -> None:
+    """Runs an earlier attempt left RUNNING (it died, or lost the server before it could end them) closed FAILED,
+    so the experiment shows one finished run per DAG run. ``keep``: the candidates' parent run, RUNNING until this
+    task ends it: the one to log into, not a stale one."""
+    for stale in client.search_runs(
+        [experiment_id], filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'RUNNING'"
+    ):
+        if stale.info.run_id == keep:
+            continue
+        log.info("closing run %s left RUNNING by an earlier attempt of %s", stale.info.run_id, run_key)
+        client.set_terminated(stale.info.run_id, "FAILED")
+
+
+def _open_training_run(
+    client: MlflowClient,
+    experiment_id: str,
+    window: Window,
+    run_key: str,
+    airflow_tags: dict[str, str],
+    parent_run_id: str | None,
+) -> str:
+    """The run the model is logged into: ``parent_run_id`` (tagged again), else a new one."""
+    tags = {RUN_KEY_TAG: run_key, **airflow_tags}
+    if parent_run_id is not None:
+        _log_batch(client, parent_run_id, tags=tags)
+        return parent_run_id
+    return client.create_run(experiment_id, tags=tags, run_name=f"train {window.end}").info.run_id
+
+
+def _log_batch(
+    client: MlflowClient,
+    run_id: str,
+    *,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    model_id: str | None = None,
+) -> None:
+    """Params, tags and metrics (NaN left out) in batches of MLflow's limit (100 of each per call)."""
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    entries: list[list[Any]] = [
+        [Param(k, str(v)) for k, v in (params or {}).items()],
+        [RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        [Metric(k, v, now, 0, model_id=model_id) for k, v in (metrics or {}).items() if v == v],
+    ]
+    for start in range(0, max(len(e) for e in entries), 100):
+        p, t, m = (e[start : start + 100] for e in entries)
+        client.log_batch(run_id, metrics=m, params=p, tags=t)
+
+
+def _run_params(
+    cfg: PipelineConfig, spec: CandidateSpec, data: TrainingData, window: Window, numeric: list, categorical: list
+) -> dict[str, Any]:
+    return {
+        "estimator": spec.estimator,
+        **{f"model.{k}": v for k, v in spec.params.items()},
+        "task": cfg.dataset.task,
+        "target": cfg.dataset.target,
+        "window_start": window.start.isoformat(),
+        "holdout_start": window.holdout_start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "rows_train": len(data.train),
+        "rows_holdout": len(data.holdout),
+        "n_numeric": len(numeric),
+        "n_categorical": len(categorical),
+        "config_file": cfg.source_path,
+        "label_delay_days": data.label_delay_days,
+        "labels_matured_through": data.labels_matured_through or "none",
+        **_sampling_params(data.sampling),
+    }
+
+
+def _data_tags(cfg: PipelineConfig, data: TrainingData) -> dict[str, str]:
+    return {
+        "data.content_hash": data.content_hash,
+        "data.partitions": ",".join(p["ds"] for p in data.partitions),
+        "data.missing_days": ",".join(data.missing_days),
+        "data.dataset": cfg.dataset.name,
+        "data.label_delay_days": str(data.label_delay_days),
+        "data.labels_matured_through": data.labels_matured_through or "",
+        "data.immature_days": ",".join(data.immature_days),
+        "data.unlabelled_rows": str(data.unlabelled_rows),
+        **_sampling_tags(data.sampling),
+    }
+
+
+def _lineage(data: TrainingData, window: Window, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
+    return {
+        "partitions": data.partitions,
+        "missing_days": data.missing_days,
+        "content_hash": data.content_hash,
+        "window": window.as_dict(),
+        "features": {"numeric": numeric, "categorical": categorical},
+        **data.label_lineage(),
+        "sampling": data.sampling,
+    }
+
+
+def _fit_and_score(pipeline: Any, data: TrainingData, features: list[str], cfg: PipelineConfig) -> dict[str, float]:
+    """Fit on the training part; the holdout's and the training part's metrics (``holdout_*``, ``train_*``)."""
+    task, target = cfg.dataset.task, cfg.dataset.target
+    x_train, y_train = data.train[features], data.train[target]  # the holdout's features: only after the fit
+    give_back_memory()  # what reading and sampling the window freed: the fit's arrays are mapped anew
+    pipeline.fit(x_train, y_train)
+    y_hold, hold_scores = data.holdout[target], score(pipeline, data.holdout[features], task)
+    metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, hold_scores).items()}
+    metrics.update({f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()})
+    return metrics
+
+
+def log_sklearn_model(
+    client: MlflowClient,
+    run_id: str,
+    pipeline: Any,
+    example: pd.DataFrame,
+    task: str,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+) -> str:
+    """Log ``pipeline`` as an MLflow 3 logged model of ``run_id`` through ``client`` (skops format, signature and
+    input example from ``example``); its ``models:/<model_id>`` URI.
+
+    What ``mlflow.sklearn.log_model`` does, by public client calls: that one reads MLflow's process-wide tracking URI
+    (fluent API), which this library never sets. The model gets the run's ``params`` and ``metrics`` like MLflow's own;
+    it is ``READY`` once its files are uploaded, ``FAILED`` if they could not be."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow.sklearn
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model, infer_signature
+
+    with warnings.catch_warnings():  # integer columns: the hint about missing values is noise here
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, score(pipeline, example, task))
+    experiment_id = client.get_run(run_id).info.experiment_id
+    model = client.create_logged_model(
+        experiment_id, name="model", source_run_id=run_id, params={k: str(v) for k, v in params.items()}
+    )
+    try:
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        _log_batch(client, run_id, metrics=metrics, model_id=model.model_id)
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp, warnings.catch_warnings():
+            # Pickling the pipeline's scipy functions makes Python look through every loaded module, and
+            # Airflow's deprecated module shims warn each time (~1,000 lines burying the task log).
+            warnings.filterwarnings("ignore", message=r"The `airflow\.")
+            local = str(Path(tmp) / "model")
+            mlflow.sklearn.save_model(
+                pipeline,
+                local,
+                mlflow_model=Model(
+                    artifact_path=model.artifact_location,
+                    model_uuid=model.model_id,
+                    run_id=run_id,
+                    model_id=model.model_id,
+                ),
+                signature=signature,
+                input_example=example,
+                serialization_format="skops",
+                skops_trusted_types=trusted_types(pipeline),
+                pip_requirements=model_requirements(),  # inferring them costs a subprocess and ~4 s
+            )
+            client.log_model_artifacts(model.model_id, local)
+    except BaseException:  # noqa: B036 (a timeout too): the logged model is not usable
+        with contextlib.suppress(Exception):
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    return f"models:/{model.model_id}"
+
+
+def _train_into_run(
+    client: MlflowClient,
+    run_id: str,
+    cfg: PipelineConfig,
+    data: TrainingData,
+    window: Window,
+    spec: CandidateSpec,
+    candidates: dict[str, Any] | None,
+) -> tuple[str, dict[str, float]]:
+    """Fit ``spec`` on ``data`` and log params, tags, lineage, metrics and the model into ``run_id``;
+    ``(model_uri, metrics)``."""
+    data = model_frames(data, cfg)  # a caller's frames stay whole; frames only this call holds are freed
+    numeric, categorical = feature_columns(data.train, cfg)
+    features = numeric + categorical
+    pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
+    params = _run_params(cfg, spec, data, window, numeric, categorical)
+    tags = _data_tags(cfg, data) | (_candidate_tags(candidates) if candidates is not None else {})
+    _log_batch(client, run_id, params=params, tags=tags)
+    if candidates is not None:
+        client.log_dict(run_id, candidates, "candidates/leaderboard.json")
+    client.log_dict(run_id, _lineage(data, window, numeric, categorical), "lineage/training_data.json")
+    metrics = _fit_and_score(pipeline, data, features, cfg)
+    model_uri = log_sklearn_model(
+        client,
+        run_id,
+        pipeline,
+        data.train[features].head(5),
+        cfg.dataset.task,
+        params=params,
+        metrics=metrics,
+    )
+    client.set_tag(run_id, "model_uri", model_uri)
+    return model_uri, metrics
+
+
 def train_and_register(
     client: MlflowClient,
-    tracking_uri: str,
     cfg: PipelineConfig,
     data: TrainingData,
     window: Window,
@@ -226,162 +506,36 @@ def train_and_register(
     candidates: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """Train ``candidate`` (default: ``model.estimator`` with ``model.params``) on ``data.train``, log everything to
-    MLflow, register a version with alias ``challenger``.
+    MLflow through ``client``, register a version with alias ``challenger``.
 
     ``parent_run_id`` (several candidates): log into that run, the parent of the candidates' child runs, instead of
     a new one; a retry logs into it again. ``candidates`` (a ``leaderboard``) is logged as
     ``candidates/leaderboard.json`` with tags ``candidates.winner``/``count``/``failed``."""
-    import mlflow
-    from mlflow.models import infer_signature
-
     from include.mlops.model.window import sampling_summary
 
-    name = cfg.model.name
-    task = cfg.dataset.task
-    target = cfg.dataset.target
-    spec = candidate or CandidateSpec(cfg.model.estimator, cfg.model.estimator, dict(cfg.model.params))
-
-    def result(version: Any, run_id: str, reused: bool, metrics: dict[str, float]) -> TrainingResult:
-        return TrainingResult(
-            model_name=name,
-            version=str(version.version),
-            run_id=run_id,
-            reused=reused,
-            rows_train=len(data.train),
-            rows_holdout=len(data.holdout),
-            metrics=metrics,
-            window=window.as_dict(),
-            partitions=[p["ds"] for p in data.partitions],
-            missing_days=data.missing_days,
-            content_hash=data.content_hash,
-            candidate=spec.name,
-        )
-
-    existing = find_registered(client, name, run_key)
-    if existing is not None:
-        log.info("run key %s already registered %s version %s; reusing it", run_key, name, existing.version)
-        client.set_registered_model_alias(name, CHALLENGER, existing.version)
-        metrics = client.get_run(existing.run_id).data.metrics if existing.run_id else {}
-        return result(existing, existing.run_id, True, dict(metrics))
-
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
-    # a finished run from an earlier attempt that crashed before registering: register it now
-    previous = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'FINISHED'",
-        max_results=1,
-    )
-    if previous and previous[0].data.tags.get("model_uri"):
-        run = previous[0]
-        log.info("run key %s already has finished MLflow run %s; registering its model", run_key, run.info.run_id)
-        version = register_version(client, cfg, run.info.run_id, run.data.tags["model_uri"], run_key, airflow_tags)
-        return result(version, run.info.run_id, True, dict(run.data.metrics))
-    # runs an earlier attempt left RUNNING (it died, or lost the server before it could end them): close them
-    # so the experiment shows one finished run per DAG run, and the failed attempts as failed. The parent run
-    # of the candidates is RUNNING until this task ends it: it is the one to log into, not a stale one.
-    for stale in client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'RUNNING'"
-    ):
-        if stale.info.run_id == parent_run_id:
-            continue
-        log.info("closing run %s left RUNNING by an earlier attempt of %s", stale.info.run_id, run_key)
-        client.set_terminated(stale.info.run_id, "FAILED")
-
+    spec = candidate or default_candidate(cfg)
+    experiment_id = _experiment_id(client, cfg.mlflow.experiment)
+    earlier = _earlier_attempt(client, cfg, experiment_id, run_key, airflow_tags)
+    if earlier is not None:
+        version, run_id, metrics = earlier
+        return _result(cfg, data, window, spec, version, run_id, reused=True, metrics=metrics)
+    _close_stale_runs(client, experiment_id, run_key, keep=parent_run_id)
     log.info("training data: %s", sampling_summary(data.sampling))
-    data = model_frames(data, cfg)  # a caller's frames stay whole; frames only this call holds are freed
-    numeric, categorical = feature_columns(data.train, cfg)
-    features = numeric + categorical
-    pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
-    x_train, y_train = data.train[features], data.train[target]  # the holdout's features: only after the fit
-    if parent_run_id is not None:
-        active = mlflow.start_run(run_id=parent_run_id)
-        mlflow.set_tags({RUN_KEY_TAG: run_key, **airflow_tags})
-    else:
-        active = mlflow.start_run(run_name=f"train {window.end}", tags={RUN_KEY_TAG: run_key, **airflow_tags})
-    with active as run:
-        mlflow.log_params(
-            {
-                "estimator": spec.estimator,
-                **{f"model.{k}": v for k, v in spec.params.items()},
-                "task": task,
-                "target": target,
-                "window_start": window.start.isoformat(),
-                "holdout_start": window.holdout_start.isoformat(),
-                "window_end": window.end.isoformat(),
-                "rows_train": len(x_train),
-                "rows_holdout": len(data.holdout),
-                "n_numeric": len(numeric),
-                "n_categorical": len(categorical),
-                "config_file": cfg.source_path,
-                "label_delay_days": data.label_delay_days,
-                "labels_matured_through": data.labels_matured_through or "none",
-                **_sampling_params(data.sampling),
-            }
-        )
-        mlflow.set_tags(
-            {
-                "data.content_hash": data.content_hash,
-                "data.partitions": ",".join(p["ds"] for p in data.partitions),
-                "data.missing_days": ",".join(data.missing_days),
-                "data.dataset": cfg.dataset.name,
-                "data.label_delay_days": str(data.label_delay_days),
-                "data.labels_matured_through": data.labels_matured_through or "",
-                "data.immature_days": ",".join(data.immature_days),
-                "data.unlabelled_rows": str(data.unlabelled_rows),
-                **_sampling_tags(data.sampling),
-            }
-        )
-        if candidates is not None:
-            mlflow.set_tags(_candidate_tags(candidates))
-            mlflow.log_dict(candidates, "candidates/leaderboard.json")
-        mlflow.log_dict(
-            {
-                "partitions": data.partitions,
-                "missing_days": data.missing_days,
-                "content_hash": data.content_hash,
-                "window": window.as_dict(),
-                "features": {"numeric": numeric, "categorical": categorical},
-                **data.label_lineage(),
-                "sampling": data.sampling,
-            },
-            "lineage/training_data.json",
-        )
-        give_back_memory()  # what reading and sampling the window freed: the fit's arrays are mapped anew
-        pipeline.fit(x_train, y_train)
-        y_hold, hold_scores = data.holdout[target], score(pipeline, data.holdout[features], task)
-        metrics = {f"holdout_{k}": v for k, v in compute_metrics(task, y_hold, hold_scores).items()}
-        metrics.update(
-            {f"train_{k}": v for k, v in compute_metrics(task, y_train, score(pipeline, x_train, task)).items()}
-        )
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN-free
-        example = x_train.head(5)
-        with warnings.catch_warnings():  # integer columns: the hint about missing values is noise here
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(example, score(pipeline, example, task))
-        with warnings.catch_warnings():
-            # Pickling the pipeline's scipy functions makes Python look through every loaded module, and
-            # Airflow's deprecated module shims warn each time (~1,000 lines burying the task log).
-            warnings.filterwarnings("ignore", message=r"The `airflow\.")
-            info = mlflow.sklearn.log_model(
-                pipeline,
-                name="model",
-                signature=signature,
-                input_example=example,
-                serialization_format="skops",
-                skops_trusted_types=trusted_types(pipeline),
-                pip_requirements=model_requirements(),  # inferring them costs a subprocess and ~4 s
-            )
-        mlflow.set_tag("model_uri", info.model_uri)
-        run_id = run.info.run_id
-    version = register_version(client, cfg, run_id, info.model_uri, run_key, airflow_tags)
-    log.info("registered %s version %s from run %s with alias %s", name, version.version, run_id, CHALLENGER)
-    return result(version, run_id, False, metrics)
+    run_id = _open_training_run(client, experiment_id, window, run_key, airflow_tags, parent_run_id)
+    try:
+        model_uri, metrics = _train_into_run(client, run_id, cfg, data, window, spec, candidates)
+    except BaseException:  # noqa: B036 (a timeout too): the run failed; do not leave it RUNNING
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    version = register_version(client, cfg, run_id, model_uri, run_key, airflow_tags)
+    log.info("registered %s version %s from run %s with alias %s", cfg.model.name, version.version, run_id, CHALLENGER)
+    return _result(cfg, data, window, spec, version, run_id, reused=False, metrics=metrics)
 
 
 def train_on_check(
     client: MlflowClient,
-    tracking_uri: str,
     cfg: PipelineConfig,
     lake: Lake,
     check: dict[str, Any],
@@ -399,7 +553,6 @@ def train_on_check(
     window = window_from_check(check)
     result = train_and_register(
         client,
-        tracking_uri,
         cfg,
         # handed on, not kept here: the columns the model does not use can go before the fit (``model_frames``)
         assemble_window(
@@ -452,19 +605,6 @@ class CandidateResult:
         return asdict(self)
 
 
-def _experiment_id(client: MlflowClient, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except Exception:  # created concurrently (another mapped task): read it back, else the error stands
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
-
-
 def open_parent_run(
     client: MlflowClient,
     cfg: PipelineConfig,
@@ -513,6 +653,122 @@ def _candidate_runs(client: MlflowClient, experiment_id: str, run_key: str, name
     )
 
 
+def _candidate_params(spec: CandidateSpec, split: ValidationSplit) -> dict[str, Any]:
+    return {
+        "estimator": spec.estimator,
+        **{f"model.{k}": v for k, v in spec.params.items()},
+        "fit_days": ",".join(split.fit_days),
+        "validation_days": ",".join(split.validation_days),
+    }
+
+
+def _reused_candidate(
+    client: MlflowClient, experiment_id: str, run_key: str, spec: CandidateSpec, split: ValidationSplit
+) -> CandidateResult | None:
+    """The finished child run of the same candidate on the same days (a retry, a cleared task), not one whose
+    config entry changed since; None when there is none. Runs of it left RUNNING by a dead try are closed FAILED."""
+    params = _candidate_params(spec, split)
+    same = [
+        r
+        for r in _candidate_runs(client, experiment_id, run_key, spec.name, "FINISHED")
+        if all(r.data.params.get(k) == str(v) for k, v in params.items())
+    ]
+    if not same:
+        for stale in _candidate_runs(client, experiment_id, run_key, spec.name, "RUNNING"):
+            log.info("closing candidate run %s left RUNNING by an earlier try", stale.info.run_id)
+            client.set_terminated(stale.info.run_id, "FAILED")
+        return None
+    run = same[0]
+    log.info("candidate %s of %s already has finished run %s; reusing it", spec.name, run_key, run.info.run_id)
+    return CandidateResult(
+        spec.name,
+        spec.estimator,
+        dict(spec.params),
+        {k.removeprefix("validation_"): v for k, v in run.data.metrics.items()},
+        run.info.run_id,
+        reused=True,
+        fit_days=list(split.fit_days),
+        validation_days=list(split.validation_days),
+        rows_fit=int(run.data.params.get("rows_fit", 0)),
+        rows_validation=int(run.data.params.get("rows_validation", 0)),
+    )
+
+
+def _candidate_data(lake: Lake, cfg: PipelineConfig, check: dict[str, Any], split: ValidationSplit) -> TrainingData:
+    """The fit days as the training part and the validation days as the "holdout", pinned by the check's content
+    hashes; the real holdout is not read at all."""
+    window = window_from_check(check)
+    days = [*split.fit_days, *split.validation_days]
+    labels = check.get("label_partitions") or {}
+    sub = Window(window.start, dt.date.fromisoformat(split.validation_days[0]), window.holdout_start)
+    return assemble_window(
+        lake,
+        cfg,
+        sub,
+        training_columns(cfg),
+        expected={d: check["partitions"][d] for d in days},
+        expected_labels={d: labels[d] for d in days if d in labels} or None,
+    )
+
+
+def _validate_candidate(
+    cfg: PipelineConfig, data: TrainingData, spec: CandidateSpec, threads: int | None
+) -> dict[str, float]:
+    """Fit ``spec`` on ``data.train`` with at most ``threads`` threads; its metrics on ``data.holdout``."""
+    from threadpoolctl import threadpool_limits
+
+    data = model_frames(data, cfg)
+    numeric, categorical = feature_columns(data.train, cfg)
+    features = numeric + categorical
+    pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
+    with threadpool_limits(limits=threads):  # None: no limit
+        pipeline.fit(data.train[features], data.train[cfg.dataset.target])
+        scores = score(pipeline, data.holdout[features], cfg.dataset.task)
+    return compute_metrics(cfg.dataset.task, data.holdout[cfg.dataset.target], scores)
+
+
+def _fail_candidate(client: MlflowClient, parent_run_id: str, child: str, name: str, exc: BaseException) -> None:
+    import traceback
+
+    error = f"{type(exc).__name__}: {exc}"
+    log.error("candidate %s failed: %s", name, error)
+    record_candidate_error(client, parent_run_id, name, error, "".join(traceback.format_exception(exc)))
+    client.set_tag(child, "candidate.error", error[:ERROR_LIMIT])
+    client.set_terminated(child, "FAILED")
+
+
+def _run_candidate(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    data: TrainingData,
+    spec: CandidateSpec,
+    child: str,
+    parent_run_id: str,
+    params: dict[str, Any],
+    threads: int | None,
+) -> dict[str, float]:
+    """Fit and score ``spec`` into the child run ``child`` and finish it; its validation metrics. A bad param
+    (``ValueError``/``TypeError``) raises ``CandidateFailed`` after recording it; any other failure fails the run."""
+    try:
+        rows = {"rows_fit": len(data.train), "rows_validation": len(data.holdout)}
+        _log_batch(client, child, params={**params, **rows})
+        try:
+            validation = _validate_candidate(cfg, data, spec, threads)
+        except (ValueError, TypeError) as exc:  # the candidate's params or estimator: a retry fails the same way
+            _fail_candidate(client, parent_run_id, child, spec.name, exc)
+            raise CandidateFailed(spec.name, f"{type(exc).__name__}: {exc}") from exc
+        finite = {f"validation_{k}": v for k, v in validation.items() if math.isfinite(v)}
+        _log_batch(client, child, metrics=finite)
+        client.set_terminated(child, "FINISHED")
+    except CandidateFailed:
+        raise
+    except BaseException:  # noqa: B036 (a timeout too): do not leave the child RUNNING if MLflow still answers
+        with contextlib.suppress(Exception):
+            client.set_terminated(child, "FAILED")
+        raise
+    return validation
+
+
 def train_candidate(
     client: MlflowClient,
     cfg: PipelineConfig,
@@ -535,60 +791,13 @@ def train_candidate(
     it on the whole training part as it always has. Idempotent per run key: a FINISHED child run of this candidate
     is reused, one left RUNNING by a dead try is closed FAILED. A ``ValueError``/``TypeError`` while building,
     fitting or scoring raises ``CandidateFailed`` after recording it in the parent run and failing the child."""
-    import time
-    import traceback
-
-    from mlflow.entities import Metric, Param
-
     if split is None or parent_run_id is None:
         return CandidateResult(spec.name, spec.estimator, dict(spec.params), None, None)
-    window = window_from_check(check)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
-    params = {
-        "estimator": spec.estimator,
-        **{f"model.{k}": v for k, v in spec.params.items()},
-        "fit_days": ",".join(split.fit_days),
-        "validation_days": ",".join(split.validation_days),
-    }
-    # the same candidate on the same days (a retry, a cleared task): not one whose config entry changed since
-    same = [
-        r
-        for r in _candidate_runs(client, experiment_id, run_key, spec.name, "FINISHED")
-        if all(r.data.params.get(k) == str(v) for k, v in params.items())
-    ]
-    if same:
-        run = same[0]
-        log.info("candidate %s of %s already has finished run %s; reusing it", spec.name, run_key, run.info.run_id)
-        validation = {k.removeprefix("validation_"): v for k, v in run.data.metrics.items()}
-        return CandidateResult(
-            spec.name,
-            spec.estimator,
-            dict(spec.params),
-            validation,
-            run.info.run_id,
-            reused=True,
-            fit_days=list(split.fit_days),
-            validation_days=list(split.validation_days),
-            rows_fit=int(run.data.params.get("rows_fit", 0)),
-            rows_validation=int(run.data.params.get("rows_validation", 0)),
-        )
-    for stale in _candidate_runs(client, experiment_id, run_key, spec.name, "RUNNING"):
-        log.info("closing candidate run %s left RUNNING by an earlier try", stale.info.run_id)
-        client.set_terminated(stale.info.run_id, "FAILED")
-
-    days = [*split.fit_days, *split.validation_days]
-    labels = check.get("label_partitions") or {}
-    # train on [start, first validation day), "hold out" the validation days; the real holdout is not read at all
-    sub = Window(window.start, dt.date.fromisoformat(split.validation_days[0]), window.holdout_start)
-    data = assemble_window(
-        lake,
-        cfg,
-        sub,
-        training_columns(cfg),
-        expected={d: check["partitions"][d] for d in days},
-        expected_labels={d: labels[d] for d in days if d in labels} or None,
-    )
-    task, target = cfg.dataset.task, cfg.dataset.target
+    reused = _reused_candidate(client, experiment_id, run_key, spec, split)
+    if reused is not None:
+        return reused
+    data = _candidate_data(lake, cfg, check, split)
     child = client.create_run(
         experiment_id,
         run_name=spec.name,
@@ -600,38 +809,8 @@ def train_candidate(
             **airflow_tags,
         },
     ).info.run_id
-    try:
-        now = int(time.time() * 1000)
-        rows = {"rows_fit": len(data.train), "rows_validation": len(data.holdout)}
-        client.log_batch(child, params=[Param(k, str(v)) for k, v in {**params, **rows}.items()])
-        try:
-            data = model_frames(data, cfg)
-            numeric, categorical = feature_columns(data.train, cfg)
-            features = numeric + categorical
-            pipeline = build_pipeline(cfg, numeric, categorical, spec.estimator, spec.params)
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=threads):  # None: no limit
-                pipeline.fit(data.train[features], data.train[target])
-                scores = score(pipeline, data.holdout[features], task)
-            validation = compute_metrics(task, data.holdout[target], scores)
-        except (ValueError, TypeError) as exc:  # the candidate's params or estimator: a retry fails the same way
-            error = f"{type(exc).__name__}: {exc}"
-            details = "".join(traceback.format_exception(exc))
-            log.error("candidate %s failed: %s", spec.name, error)
-            record_candidate_error(client, parent_run_id, spec.name, error, details)
-            client.set_tag(child, "candidate.error", error[:ERROR_LIMIT])
-            client.set_terminated(child, "FAILED")
-            raise CandidateFailed(spec.name, error) from exc
-        finite = {f"validation_{k}": v for k, v in validation.items() if math.isfinite(v)}
-        client.log_batch(child, metrics=[Metric(k, v, now, 0) for k, v in finite.items()])
-        client.set_terminated(child, "FINISHED")
-    except CandidateFailed:
-        raise
-    except BaseException:  # noqa: B036 (a timeout too): do not leave the child RUNNING if MLflow still answers
-        with contextlib.suppress(Exception):
-            client.set_terminated(child, "FAILED")
-        raise
+    params = _candidate_params(spec, split)
+    validation = _run_candidate(client, cfg, data, spec, child, parent_run_id, params, threads)
     primary = cfg.evaluation.primary_metric
     log.info("candidate %s: validation %s=%s (run %s)", spec.name, primary, validation.get(primary), child)
     return CandidateResult(
@@ -688,7 +867,6 @@ def outcomes_of(
 
 def train_best(
     client: MlflowClient,
-    tracking_uri: str,
     cfg: PipelineConfig,
     lake: Lake,
     check: dict[str, Any],
@@ -724,7 +902,6 @@ def train_best(
         )
     return train_on_check(
         client,
-        tracking_uri,
         cfg,
         lake,
         check,

@@ -3,16 +3,23 @@ deleting it first), ``rollback`` to a version an evaluation blessed, and the pro
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.exceptions import PromotionConflict, PromotionRejected
-from include.mlops.model.registry import CHAMPION, NOT_SERVED_SHADOW, SHADOW_STATUS_TAG, champion_version, is_not_found
+from include.mlops.model.registry import (
+    CHAMPION,
+    NOT_SERVED_SHADOW,
+    SHADOW_STATUS_TAG,
+    SHORT_RETRIES,
+    HttpRetries,
+    champion_version,
+    check_server,
+    get_version,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -69,7 +76,7 @@ def promote(
     if not promote_decision:
         client.set_model_version_tag(model_name, challenger, "promotion.status", "rejected")
         raise PromotionRejected(f"{model_name} version {challenger} was not promoted: {reason}")
-    tags = client.get_model_version(model_name, challenger).tags
+    tags = get_version(client, model_name, challenger).tags
     if tags.get("evaluation.decision") != "promote":
         raise PromotionRejected(
             f"{model_name} version {challenger} has no 'promote' evaluation tag "
@@ -129,8 +136,9 @@ def _last_in_history(client: MlflowClient, model_name: str) -> str | None:
 
 def rollback_target(client: MlflowClient, model_name: str, target: str | None) -> tuple[str, str]:
     """``(current champion, version to restore)`` for a rollback to ``target`` (default: the champion the
-    current one replaced). ``PromotionRejected`` when there is no champion, no such version or it is not
-    eligible (never blessed by an evaluation nor champion before); other MLflow errors propagate."""
+    current one replaced). ``PromotionRejected`` when there is no champion or the target is not eligible (never
+    blessed by an evaluation nor champion before), ``ModelVersionNotFound`` when there is no such version; other
+    MLflow errors propagate."""
     current = champion_version(client, model_name)
     if current is None:
         raise PromotionRejected(f"{model_name} has no champion: nothing to roll back")
@@ -141,12 +149,7 @@ def rollback_target(client: MlflowClient, model_name: str, target: str | None) -
                 f"{model_name} version {current} has no recorded previous champion; pass target_version explicitly"
             )
     target = str(target)
-    try:
-        tags = client.get_model_version(model_name, target).tags
-    except Exception as exc:
-        if is_not_found(exc):
-            raise PromotionRejected(f"{model_name} has no version {target}") from None
-        raise
+    tags = get_version(client, model_name, target).tags
     # Eligible: blessed by its evaluation, or champion before (a later re-evaluation may have re-tagged it).
     was_champion = target in _history_list(client, model_name)
     shadow = tags.get(SHADOW_STATUS_TAG)
@@ -164,36 +167,15 @@ def rollback_target(client: MlflowClient, model_name: str, target: str | None) -
     return current, target
 
 
-# A rollback target is checked with a short MLflow client retry budget: a bad target must fail in seconds, not
-# after the client's default ~7 retries with exponential backoff (minutes), and before the pool slot is taken.
-SHORT_MLFLOW_RETRIES = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-}
-
-
-@contextlib.contextmanager
-def short_mlflow_retries() -> Iterator[None]:
-    """The MLflow client reads these variables on every request; set them for the block only."""
-    saved = {k: os.environ.get(k) for k in SHORT_MLFLOW_RETRIES}
-    os.environ.update(SHORT_MLFLOW_RETRIES)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def check_rollback_target(client: MlflowClient, model_name: str, target: str | None) -> tuple[str, str]:
-    """``rollback_target`` with the short retry budget: a missing or ineligible target (``PromotionRejected``)
-    or an unreachable server is known in seconds."""
-    with short_mlflow_retries():
-        return rollback_target(client, model_name, target)
+def check_rollback_target(
+    client: MlflowClient, model_name: str, target: str | None, *, retries: HttpRetries = SHORT_RETRIES
+) -> tuple[str, str]:
+    """``rollback_target`` after probing the tracking server with ``retries`` (``registry.check_server``): a bad
+    target must fail in seconds, before the promotion pool slot is taken, and an unreachable server is known in
+    seconds too (not after MLflow's default ~7 retries with exponential backoff). The budget is passed here,
+    explicitly: nothing is written to the environment MLflow reads its own from."""
+    check_server(client, retries)
+    return rollback_target(client, model_name, target)
 
 
 def rollback(client: MlflowClient, model_name: str, target: str | None, *, actor: str, reason: str) -> PromotionResult:
@@ -239,12 +221,10 @@ def _history_safe(user: str) -> str:
 
 
 __all__ = [
-    "SHORT_MLFLOW_RETRIES",
     "PromotionResult",
     "check_rollback_target",
     "promote",
     "promote_evaluated",
     "rollback",
     "rollback_target",
-    "short_mlflow_retries",
 ]

@@ -658,9 +658,9 @@ def record_card(
     """Build and record the card of ``record`` (an ``EvaluationRecord`` of ``evaluate_and_record`` on ``check``).
 
     Reads the holdout again exactly as the evaluation did (the checked partitions), unless given; loads both
-    models from the registry (``load_model(name, version)``, default ``registry.load_version``). A version that
-    was already champion keeps the card and description recorded when it was evaluated. Raises ``CardFailed``
-    naming the step that failed."""
+    models from the registry (``load_model(name, version)``, default ``registry.load_version`` through ``client``).
+    A version that was already champion keeps the card and description recorded when it was evaluated. Raises
+    ``CardFailed`` naming the step that failed."""
     from include.mlops.model.registry import load_version
     from include.mlops.model.window import assemble_window, window_from_check
 
@@ -675,7 +675,7 @@ def record_card(
             "%s version %s is already the champion: its card%s kept", name, version, "" if exists else " (none) is"
         )
         return CardResult(version, key if exists else None, lake.storage.uri(key) if exists else None, [], kept=True)
-    load = load_model or load_version
+    load = load_model or (lambda model_name, v: load_version(client, model_name, v))
     if holdout is None:
         holdout = stages.run(
             "reading the holdout",

@@ -13,7 +13,7 @@ from include.mlops.core.config import PipelineConfig
 from include.mlops.core.jsonsafe import json_safe
 from include.mlops.data.lake import Lake
 from include.mlops.model.metrics import compute_metrics, score
-from include.mlops.model.registry import champion_version, load_version
+from include.mlops.model.registry import champion_version, get_version, load_version
 from include.mlops.model.window import assemble_window, window_from_check
 from include.mlops.promotion.decision import Decision, SegmentCheck, decide, segment_checks, segment_values
 
@@ -93,14 +93,15 @@ def evaluate(
 ) -> Evaluation:
     """Score challenger and champion on ``holdout`` and decide, segments included (``evaluation.segments``: a
     column the holdout lacks raises ``DataConfigMismatch`` before any model is loaded). Records the decision in
-    MLflow, with ``trigger`` (what started the run, recorded as given) when there is one."""
+    MLflow, with ``trigger`` (what started the run, recorded as given) when there is one. A ``challenger`` the
+    registry does not have raises ``ModelVersionNotFound``."""
     import math
 
     name, task, target = cfg.model.name, cfg.dataset.task, cfg.dataset.target
     segments = segment_values(holdout, cfg.evaluation.segments)
     champion = champion_version(client, name)
     y = holdout[target].to_numpy()
-    chal_model = load_version(name, challenger)
+    chal_model = load_version(client, name, challenger)  # ModelVersionNotFound when it does not exist
     chal_scores = score(chal_model, holdout, task)
     chal_metrics = compute_metrics(task, y, chal_scores)
     champ_metrics = None
@@ -111,7 +112,7 @@ def evaluate(
         return _already_champion(client, cfg, challenger, chal_metrics, len(holdout))
     champ_scores = None
     if champion is not None:
-        champ_scores = score(load_version(name, champion), holdout, task)
+        champ_scores = score(load_version(client, name, champion), holdout, task)
         champ_metrics = compute_metrics(task, y, champ_scores)
     checks = segment_checks(task, y, chal_scores, champ_scores, segments, cfg.evaluation) if segments else []
     decision = decide(chal_metrics, champ_metrics, cfg.evaluation, segments=checks)
@@ -125,7 +126,7 @@ def evaluate(
         decision=decision,
         evaluated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
-    version = client.get_model_version(name, challenger)
+    version = get_version(client, name, challenger)
     if version.run_id:
         record = json_safe(evaluation.as_dict()) | ({"trigger": trigger} if trigger is not None else {})
         client.log_dict(version.run_id, record, f"evaluation/decision_v{challenger}.json")
@@ -268,7 +269,9 @@ def evaluate_and_record(
 ) -> EvaluationRecord:
     """``evaluate`` ``challenger`` on the holdout of ``check`` (a ``check_window`` result: exactly the partitions
     it validated, else ``InsufficientData``) and write the decision, with ``trigger``, to the lake under
-    ``reports/promotion/``. A re-run for a version that is already champion keeps the report it was promoted on."""
+    ``reports/promotion/``. A re-run for a version that is already champion keeps the report it was promoted on.
+    A ``challenger`` the registry does not have raises ``ModelVersionNotFound`` before the holdout is read."""
+    get_version(client, cfg.model.name, challenger)
     window = window_from_check(check)
     holdout = assemble_window(
         lake,

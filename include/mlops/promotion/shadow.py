@@ -36,7 +36,7 @@ from include.mlops.core.config import PipelineConfig
 from include.mlops.core.exceptions import PromotionConflict, PromotionRejected
 from include.mlops.data import outcomes
 from include.mlops.data.lake import Lake
-from include.mlops.model.registry import SHADOW, SHADOW_STATUS_TAG, alias_version, champion_version
+from include.mlops.model.registry import SHADOW, SHADOW_STATUS_TAG, alias_version, champion_version, get_version
 from include.mlops.promotion.aliases import PromotionResult, promote, promote_evaluated
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def start_shadow(
 
     Idempotent: a retry after the alias moved changes nothing. The alias move is the commit point: the
     replaced shadow is tagged after it."""
-    tags = client.get_model_version(model_name, challenger).tags
+    tags = get_version(client, model_name, challenger).tags
     if tags.get("evaluation.decision") != "promote":
         raise PromotionRejected(
             f"{model_name} version {challenger} has no 'promote' evaluation tag "
@@ -274,21 +274,128 @@ def _value_tags(review: ShadowReview) -> dict[str, str]:
     }
 
 
+def _finish(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    lake: Lake,
+    base: dict[str, Any],
+    status: str,
+    reason: str,
+    *,
+    as_of: dt.date | None,
+    newest: str | None = None,
+    **found: Any,
+) -> ShadowReview:
+    """Record a review's outcome: tags on the shadow version (closed when promoted or retired) and the report,
+    filed under ``as_of``, else the newest prediction day, else today."""
+    from include.mlops.core.jsonsafe import json_safe
+
+    name, shadow = base["model_name"], base["shadow_version"]
+    result = ShadowReview(status, reason, reviewed_at=_now(), **base, **found)
+    if status in (RETIRED, PROMOTED):
+        _close(client, name, shadow, status, reason, **_value_tags(result))
+    elif status == WAITING:
+        client.set_model_version_tag(name, shadow, "shadow.reason", reason[:4000])
+        for key, value in _value_tags(result).items():
+            client.set_model_version_tag(name, shadow, key, value)
+    day = as_of or (dt.date.fromisoformat(newest) if newest else dt.datetime.now(dt.UTC).date())
+    key = lake.report_key(REPORT_KIND, cfg.dataset.name, day, f"review_v{shadow}.json")
+    document = json_safe({k: v for k, v in result.as_dict().items() if k not in ("report_uri", "report_key")})
+    uri = lake.write_json(key, document)
+    log.info("shadow %s version %s: %s: %s (report %s)", name, shadow, status.upper(), reason, uri)
+    return ShadowReview(**{**result.as_dict(), "report_uri": uri, "report_key": key})
+
+
+def _evidence_metrics(cfg: PipelineConfig, evidence: Evidence) -> dict[str, Any]:
+    from include.mlops.model.metrics import compute_metrics
+
+    task, primary = cfg.dataset.task, cfg.evaluation.primary_metric
+    shadow_m = compute_metrics(task, evidence.y, evidence.shadow_scores)
+    champion_m = compute_metrics(task, evidence.y, evidence.champion_scores)
+    return {
+        "shadow_metrics": shadow_m,
+        "champion_metrics": champion_m,
+        "shadow_value": shadow_m.get(primary),
+        "champion_value": champion_m.get(primary),
+    }
+
+
+def _decide_shadow(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    start: ShadowStart,
+    evidence: Evidence,
+    metrics: dict[str, Any],
+    actor: str,
+) -> tuple[str, str]:
+    """The evaluation's policy on the shadow's evidence: promoted (the compare-and-set against the champion of its
+    start) or retired, with the reason."""
+    from include.mlops.promotion.decision import decide
+
+    decision = decide(metrics["shadow_metrics"], metrics["champion_metrics"], cfg.evaluation)
+    days = f"{len(evidence.labelled_days)} labelled shadow days ({evidence.rows} rows)"
+    if not decision.promote:
+        return RETIRED, f"on {days}: {decision.reason}"
+    try:
+        promote(
+            client,
+            cfg.model.name,
+            start.shadow_version,
+            start.champion_version,
+            promote_decision=True,
+            reason=decision.reason,
+            actor=actor,
+        )
+    except PromotionConflict as exc:
+        return RETIRED, f"confirmed on {days}, but {exc}"
+    return PROMOTED, f"confirmed on {days}: {decision.reason}"
+
+
+def _judge(
+    client: MlflowClient,
+    cfg: PipelineConfig,
+    start: ShadowStart,
+    evidence: Evidence,
+    required: int,
+    *,
+    actor: str,
+    as_of: dt.date | None,
+) -> tuple[str, str, dict[str, Any]]:
+    """``(status, reason, metrics)`` of a shadow whose champion still serves: decided once ``required`` labelled
+    days are in and the primary metric is a number on them; else waiting, or retired past the deadline."""
+    ev = cfg.evaluation
+    metrics: dict[str, Any] = {}
+    if len(evidence.labelled_days) >= required:
+        metrics = _evidence_metrics(cfg, evidence)
+        if all(v is not None and math.isfinite(v) for v in (metrics["shadow_value"], metrics["champion_value"])):
+            return (*_decide_shadow(client, cfg, start, evidence, metrics, actor), metrics)
+        short = f"{ev.primary_metric} is not a number on the {evidence.rows} labelled rows in (one class only?)"
+    else:
+        short = f"{len(evidence.labelled_days)} of {required} labelled shadow days"
+        if evidence.unlabelled_days:
+            short += f" (labels not in yet for {', '.join(evidence.unlabelled_days)})"
+    waited_until = as_of or (dt.date.fromisoformat(evidence.last_day) if evidence.last_day else None)
+    waited = (waited_until - dt.date.fromisoformat(start.start_day)).days + 1 if waited_until else 0
+    if waited >= ev.shadow_max_wait_days:
+        return (
+            RETIRED,
+            f"still {short} after {waited} days (evaluation.shadow_max_wait_days={ev.shadow_max_wait_days}): is "
+            "score_batch scoring every day, and is the label feed landing?",
+            metrics,
+        )
+    return WAITING, f"waiting: {short}", metrics
+
+
 def review(
     client: MlflowClient, cfg: PipelineConfig, lake: Lake, *, actor: str, as_of: dt.date | None = None
 ) -> ShadowReview:
     """Decide the waiting shadow challenger, if there is one (see the module doc). ``as_of``: the day the report
     is filed under and the deadline is measured at (None: the newest prediction day)."""
-    from include.mlops.core.jsonsafe import json_safe
-    from include.mlops.model.metrics import compute_metrics
-    from include.mlops.promotion.decision import decide
-
     name, ev = cfg.model.name, cfg.evaluation
     shadow = alias_version(client, name, SHADOW)
     if shadow is None:
         return ShadowReview("none", f"{name} has no shadow challenger waiting", name, reviewed_at=_now())
-    tags = client.get_model_version(name, shadow).tags
-    start = _start_of(name, shadow, tags, replaced=None)
+    start = _start_of(name, shadow, get_version(client, name, shadow).tags, replaced=None)
     required: int = start.required_days or ev.shadow_days
     base: dict[str, Any] = {
         "model_name": name,
@@ -299,87 +406,33 @@ def review(
         "primary_metric": ev.primary_metric,
     }
     current = champion_version(client, name)
-    newest: list[str] = []  # the newest prediction day, once the evidence is read
-
-    def finish(status: str, reason: str, **found: Any) -> ShadowReview:
-        result = ShadowReview(status, reason, reviewed_at=_now(), **base, **found)
-        if status in (RETIRED, PROMOTED):
-            _close(client, name, shadow, status, reason, **_value_tags(result))
-        elif status == WAITING:
-            client.set_model_version_tag(name, shadow, "shadow.reason", reason[:4000])
-            for key, value in _value_tags(result).items():
-                client.set_model_version_tag(name, shadow, key, value)
-        day = as_of or (dt.date.fromisoformat(newest[0]) if newest else dt.datetime.now(dt.UTC).date())
-        key = lake.report_key(REPORT_KIND, cfg.dataset.name, day, f"review_v{shadow}.json")
-        document = json_safe({k: v for k, v in result.as_dict().items() if k not in ("report_uri", "report_key")})
-        uri = lake.write_json(key, document)
-        log.info("shadow %s version %s: %s: %s (report %s)", name, shadow, status.upper(), reason, uri)
-        return ShadowReview(**{**result.as_dict(), "report_uri": uri, "report_key": key})
-
     if current == shadow:  # an earlier review promoted it and died before removing the alias
-        return finish(PROMOTED, f"version {shadow} is already the champion (promoted from the shadow)")
+        reason = f"version {shadow} is already the champion (promoted from the shadow)"
+        return _finish(client, cfg, lake, base, PROMOTED, reason, as_of=as_of)
     if current != start.champion_version:
-        return finish(
-            RETIRED,
+        reason = (
             f"the champion moved from {start.champion_version} to {current or 'none'} while version {shadow} waited "
             "in shadow: its evidence compares it with a champion that no longer serves. Train a new challenger "
-            "to challenge the current champion",
+            "to challenge the current champion"
         )
+        return _finish(client, cfg, lake, base, RETIRED, reason, as_of=as_of)
     evidence = collect(lake, cfg, shadow, start.champion_version, start.start_day)
-    found: dict[str, Any] = {
-        "labelled_days": evidence.labelled_days,
-        "unlabelled_days": evidence.unlabelled_days,
-        "unshadowed_days": evidence.unshadowed_days,
-        "rows": evidence.rows,
-    }
-    if evidence.last_day:
-        newest.append(evidence.last_day)
-    metrics: dict[str, Any] = {}
-    if len(evidence.labelled_days) >= required:
-        task = cfg.dataset.task
-        shadow_m = compute_metrics(task, evidence.y, evidence.shadow_scores)
-        champion_m = compute_metrics(task, evidence.y, evidence.champion_scores)
-        metrics = {
-            "shadow_metrics": shadow_m,
-            "champion_metrics": champion_m,
-            "shadow_value": shadow_m.get(ev.primary_metric),
-            "champion_value": champion_m.get(ev.primary_metric),
-        }
-        values = (metrics["shadow_value"], metrics["champion_value"])
-        if all(v is not None and math.isfinite(v) for v in values):
-            decision = decide(shadow_m, champion_m, ev)
-            days = f"{len(evidence.labelled_days)} labelled shadow days ({evidence.rows} rows)"
-            if not decision.promote:
-                return finish(RETIRED, f"on {days}: {decision.reason}", **found, **metrics)
-            try:
-                promote(
-                    client,
-                    name,
-                    shadow,
-                    start.champion_version,
-                    promote_decision=True,
-                    reason=decision.reason,
-                    actor=actor,
-                )
-            except PromotionConflict as exc:
-                return finish(RETIRED, f"confirmed on {days}, but {exc}", **found, **metrics)
-            return finish(PROMOTED, f"confirmed on {days}: {decision.reason}", **found, **metrics)
-        short = f"{ev.primary_metric} is not a number on the {evidence.rows} labelled rows in (one class only?)"
-    else:
-        short = f"{len(evidence.labelled_days)} of {required} labelled shadow days"
-        if evidence.unlabelled_days:
-            short += f" (labels not in yet for {', '.join(evidence.unlabelled_days)})"
-    waited_until = as_of or (dt.date.fromisoformat(evidence.last_day) if evidence.last_day else None)
-    waited = (waited_until - dt.date.fromisoformat(start.start_day)).days + 1 if waited_until else 0
-    if waited >= ev.shadow_max_wait_days:
-        return finish(
-            RETIRED,
-            f"still {short} after {waited} days (evaluation.shadow_max_wait_days={ev.shadow_max_wait_days}): is "
-            "score_batch scoring every day, and is the label feed landing?",
-            **found,
-            **metrics,
-        )
-    return finish(WAITING, f"waiting: {short}", **found, **metrics)
+    status, reason, metrics = _judge(client, cfg, start, evidence, required, actor=actor, as_of=as_of)
+    return _finish(
+        client,
+        cfg,
+        lake,
+        base,
+        status,
+        reason,
+        as_of=as_of,
+        newest=evidence.last_day,
+        labelled_days=evidence.labelled_days,
+        unlabelled_days=evidence.unlabelled_days,
+        unshadowed_days=evidence.unshadowed_days,
+        rows=evidence.rows,
+        **metrics,
+    )
 
 
 __all__ = [

@@ -114,21 +114,24 @@ class ScoringRun:
 # -- the model -------------------------------------------------------------------------------------------
 def model_features(client: MlflowClient, model_name: str, version: str) -> tuple[str, ...]:
     """The feature columns ``version`` was trained on: its run's lineage (``lineage/training_data.json``),
-    else the input names of its MLflow signature."""
-    mv = client.get_model_version(model_name, version)
+    else the input names of its MLflow signature. Read through ``client``; ``ModelVersionNotFound`` when the
+    version does not exist."""
+    from include.mlops.model.registry import get_version, version_signature
+
+    mv = get_version(client, model_name, version)
     if mv.run_id:
         import mlflow.artifacts
         from mlflow.exceptions import MlflowException
 
         try:
-            lineage = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/lineage/training_data.json")
-            features = lineage["features"]
+            with tempfile.TemporaryDirectory(prefix="mlops-lineage-") as tmp:
+                path = client.download_artifacts(mv.run_id, "lineage/training_data.json", tmp)
+                with open(path, encoding="utf-8") as f:
+                    features = json.load(f)["features"]
             return tuple(features["numeric"]) + tuple(features["categorical"])
         except (MlflowException, OSError, KeyError, TypeError) as exc:
             log.info("%s version %s: no usable lineage (%s); reading its signature", model_name, version, exc)
-    from mlflow.models import get_model_info
-
-    signature = get_model_info(f"models:/{model_name}/{version}").signature
+    signature = version_signature(client, model_name, version)
     if signature is None or signature.inputs is None:
         raise MlopsError(
             f"{model_name} version {version} has neither a lineage artifact nor a signature: its feature columns "
@@ -141,14 +144,14 @@ def _load(client: MlflowClient, model_name: str, version: str) -> ScoringModel:
     from include.mlops.model.registry import load_version
 
     return ScoringModel(
-        model_name, version, load_version(model_name, version), model_features(client, model_name, version)
+        model_name, version, load_version(client, model_name, version), model_features(client, model_name, version)
     )
 
 
 def resolve_models(client: MlflowClient, cfg: PipelineConfig, model_version: str | None = None) -> ScoringModels:
     """The version to score with (``model_version``, else the one behind ``champion`` now, read once) and the
     ``shadow`` alias's version when there is one, loaded. ``NoChampion`` / ``ModelVersionNotFound`` otherwise."""
-    from include.mlops.model.registry import SHADOW, alias_version, champion_version, is_not_found
+    from include.mlops.model.registry import SHADOW, alias_version, champion_version, get_version
 
     name = cfg.model.name
     if model_version is None:
@@ -160,14 +163,7 @@ def resolve_models(client: MlflowClient, cfg: PipelineConfig, model_version: str
             )
     else:
         version = str(model_version)
-        try:
-            client.get_model_version(name, version)
-        except Exception as exc:
-            if is_not_found(exc):
-                raise ModelVersionNotFound(
-                    f"{name} has no version {version}; pick an existing version (MLflow UI, Models > {name})"
-                ) from None
-            raise
+        get_version(client, name, version)  # ModelVersionNotFound names the model and what to do
     shadow_version = alias_version(client, name, SHADOW)
     main = _load(client, name, version)
     shadow = None

@@ -69,10 +69,8 @@ class MlflowHook(BaseHook):
         return self.client()
 
     def client(self) -> Any:
-        """An ``MlflowClient``; also points the fluent API of this process at the same server."""
-        import mlflow
+        """An ``MlflowClient`` with both its tracking and its registry URI set to the server. It leaves MLflow's
+        process-wide URIs alone: every library call takes this client (``include.mlops.model.registry``)."""
         from mlflow import MlflowClient
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

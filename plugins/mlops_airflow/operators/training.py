@@ -328,7 +328,7 @@ class CheckRollbackTargetOperator(MlopsOperator):
     """Before a rollback waits for the promotion pool: is there a champion, does the target (default: the
     previous champion) exist, and is it eligible (blessed by an evaluation or champion before)?
 
-    Reads the registry with a short MLflow retry budget (``include.mlops.promotion.aliases.SHORT_MLFLOW_RETRIES``). A
+    Probes the server with a short retry budget first (``include.mlops.model.registry.SHORT_RETRIES``). A
     malformed target fails with ``InvalidRunParams``, a missing or ineligible one with ``RollbackTargetRefused``:
     neither is retried. MLflow
     being unreachable is (Airflow's retries). Returns the champion now and the version it would restore."""

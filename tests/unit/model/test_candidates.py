@@ -280,7 +280,7 @@ def test_the_best_is_refit_on_the_whole_training_part_into_the_parent_and_regist
     scored = {r.name: r.validation["average_precision"] for r in results if r is not None}
     best = max(scored, key=lambda n: scored[n])
     trained = train_best(
-        mlflow_client, mlflow_uri, cfg, lake, check, specs,
+        mlflow_client, cfg, lake, check, specs,
         [r.as_dict() if r else None for r in results], parent, "dag/run-1", {"dag_id": "dag"},
     )  # fmt: skip
     assert trained.run_id == parent and trained.candidate == best and trained.rows_train == check["rows_train"]
@@ -299,7 +299,7 @@ def test_the_best_is_refit_on_the_whole_training_part_into_the_parent_and_regist
     assert version.run_id == parent and str(version.version) == trained.version
     # a retry of the task registers nothing new
     again = train_best(
-        mlflow_client, mlflow_uri, cfg, lake, check, specs,
+        mlflow_client, cfg, lake, check, specs,
         [r.as_dict() if r else None for r in results], parent, "dag/run-1", {"dag_id": "dag"},
     )  # fmt: skip
     assert again.reused and again.version == trained.version
@@ -315,7 +315,7 @@ def test_when_every_candidate_failed_the_parent_fails_with_the_leaderboard(world
     with pytest.raises(CandidateFailed):
         train_candidate(mlflow_client, cfg, lake, check, specs[1], split, parent, "dag/run-1", {})
     with pytest.raises(NoCandidateSucceeded) as raised:
-        train_best(mlflow_client, mlflow_uri, cfg, lake, check, specs, [], parent, "dag/run-1", {})
+        train_best(mlflow_client, cfg, lake, check, specs, [], parent, "dag/run-1", {})
     message = str(raised.value)
     assert "bad (logistic_regression): failed: InvalidParameterError" in message
     assert "hgb (hist_gradient_boosting): failed: its train_candidate task failed" in message
@@ -440,14 +440,13 @@ def test_the_challenger_task_skips_missing_results_and_fails_at_once_without_a_p
     )
     with (
         mock.patch.object(MlflowHook, "client"),
-        mock.patch.object(MlflowHook, "tracking_uri", "sqlite:///unused.db"),
         mock.patch.object(MlflowHook, "ui_url", None),
         mock.patch("include.mlops.model.training.train_best", return_value=trained) as best,
     ):
         assert op.execute(_context()) == {"version": "4", "candidate": "hgb"}
-    args = best.call_args.args
-    assert [s.name for s in args[5]] == ["hgb", "bad", "logreg"] and args[6] == results[:1] and args[7] == "p"
-    assert args[9]["trigger_reason"] == "1.10"
+    args = best.call_args.args  # client, cfg, lake, check, specs, results, parent run, run key, tags
+    assert [s.name for s in args[4]] == ["hgb", "bad", "logreg"] and args[5] == results[:1] and args[6] == "p"
+    assert args[8]["trigger_reason"] == "1.10"
     no_plan = TrainChallengerOperator(task_id="t", window_check=WINDOW_CHECK, candidates=None, results=[])
     with pytest.raises(NoCandidateLeft, match="plan_candidates left no candidates"):
         no_plan.execute(_context())

@@ -158,7 +158,7 @@ def test_the_training_run_records_the_sample(make_config, mlflow_client, mlflow_
     cfg = make_config(training={"max_rows": 1000})
     lake = write_window(cfg, train_rows=1000, train_positives=30, holdout_rows=300, holdout_positives=9)
     data = assemble_window(lake, cfg, WINDOW)
-    result = train_and_register(mlflow_client, mlflow_uri, cfg, data, WINDOW, "test/max-rows", {})
+    result = train_and_register(mlflow_client, cfg, data, WINDOW, "test/max-rows", {})
     assert result.rows_train == 1000
     run = mlflow_client.get_run(result.run_id)
     assert run.data.params["rows_train"] == "1000"
@@ -218,8 +218,8 @@ def test_the_model_trained_on_the_columns_read_is_the_one_every_column_trains(ma
     cfg = make_config(training={"max_rows": 1000})
     lake = write_window(cfg, train_rows=1000, train_positives=30, holdout_rows=300, holdout_positives=9)
     check = check_window(lake, cfg, WINDOW).as_dict()
-    whole = train_and_register(mlflow_client, mlflow_uri, cfg, assemble_window(lake, cfg, WINDOW), WINDOW, "t/a", {})
-    checked = train_on_check(mlflow_client, mlflow_uri, cfg, lake, check, "t/b", {})
+    whole = train_and_register(mlflow_client, cfg, assemble_window(lake, cfg, WINDOW), WINDOW, "t/a", {})
+    checked = train_on_check(mlflow_client, cfg, lake, check, "t/b", {})
 
     assert checked.metrics == whole.metrics and checked.rows_train == whole.rows_train == 1000
     lineage = [

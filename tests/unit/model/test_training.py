@@ -79,8 +79,8 @@ def test_training_logs_lineage_and_a_retry_reuses_the_version(curated, mlflow_cl
     window = Window.ending(END, 10, 3)
     data = assemble_window(lake, cfg, window)
     tags = {"dag_id": "train_and_promote", "run_id": "r1", "logical_date": "none"}
-    first = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "train_and_promote/r1", tags)
-    again = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "train_and_promote/r1", tags)
+    first = train_and_register(mlflow_client, cfg, data, window, "train_and_promote/r1", tags)
+    again = train_and_register(mlflow_client, cfg, data, window, "train_and_promote/r1", tags)
     assert (first.reused, again.reused) == (False, True)
     assert again.version == first.version
     versions = mlflow_client.search_model_versions(f"name = '{cfg.model.name}'")
@@ -98,9 +98,9 @@ def test_crash_after_logging_before_registering_registers_that_run(curated, mlfl
     cfg, lake = curated
     window = Window.ending(END, 10, 3)
     data = assemble_window(lake, cfg, window)
-    first = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "k/crash", {})
+    first = train_and_register(mlflow_client, cfg, data, window, "k/crash", {})
     # simulate the crash: the run finished, but its version never made it into the registry
     mlflow_client.delete_model_version(cfg.model.name, first.version)
-    again = train_and_register(mlflow_client, mlflow_uri, cfg, data, window, "k/crash", {})
+    again = train_and_register(mlflow_client, cfg, data, window, "k/crash", {})
     assert again.reused and again.run_id == first.run_id
     assert len(mlflow_client.search_model_versions(f"name = '{cfg.model.name}'")) == 1

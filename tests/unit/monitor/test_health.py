@@ -182,9 +182,7 @@ def _version(client, name: str, **tags: str) -> str:
     return str(client.create_model_version(name, source="/nonexistent/model", tags=tags).version)
 
 
-def test_registry_metrics_from_a_real_registry(make_config, mlflow_client, mlflow_uri):
-    import mlflow
-
+def test_registry_metrics_from_a_real_registry(make_config, mlflow_client):
     from include.mlops.promotion.aliases import promote, rollback
 
     cfg = make_config()
@@ -199,12 +197,9 @@ def test_registry_metrics_from_a_real_registry(make_config, mlflow_client, mlflo
     promote(mlflow_client, name, v2, v1, promote_decision=True, reason="better", actor="t")
     rollback(mlflow_client, name, None, actor="t", reason="regression in production")
 
-    mlflow.set_tracking_uri(mlflow_uri)
-    mlflow.set_experiment(cfg.mlflow.experiment)
-    with mlflow.start_run(run_name="train ok"):
-        pass
-    with pytest.raises(RuntimeError), mlflow.start_run(run_name="train broken"):
-        raise RuntimeError("training failed")
+    experiment = mlflow_client.create_experiment(cfg.mlflow.experiment)
+    for run_name, status in (("train ok", "FINISHED"), ("train broken", "FAILED")):
+        mlflow_client.set_terminated(mlflow_client.create_run(experiment, run_name=run_name).info.run_id, status)
 
     samples = health.registry_samples(cfg, mlflow_client)
     labels = {"dataset": cfg.dataset.name, "model": name}

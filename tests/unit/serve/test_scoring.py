@@ -30,9 +30,7 @@ def _trained(make_config, mlflow_client, mlflow_uri, *, versions: int = 1, promo
         ingest_day(cfg, lake, day)
     window = Window.ending(END, 8, 3)
     data = assemble_window(lake, cfg, window)
-    vs = [
-        train_and_register(mlflow_client, mlflow_uri, cfg, data, window, f"k/{i}", {}).version for i in range(versions)
-    ]
+    vs = [train_and_register(mlflow_client, cfg, data, window, f"k/{i}", {}).version for i in range(versions)]
     if promote_first:
         ev = evaluate(mlflow_client, cfg, vs[0], data.holdout)
         promote(mlflow_client, cfg.model.name, vs[0], None, promote_decision=True, reason=ev.decision.reason, actor="t")
@@ -66,7 +64,7 @@ def test_a_day_is_scored_with_the_champion_into_the_contract_columns(make_config
     from include.mlops.model.metrics import score
     from include.mlops.model.registry import load_version
 
-    model = load_version(cfg.model.name, v1)
+    model = load_version(mlflow_client, cfg.model.name, v1)
     expected = score(model, curated, "classification")
     assert preds[outcomes.SCORE].to_numpy() == pytest.approx(expected)
     # the summary report in the lake
