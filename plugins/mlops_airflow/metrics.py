@@ -129,7 +129,7 @@ def _collect_pipeline(p: Any) -> list[Any]:
         return [Sample("mlops_health_source_up", 0, (("source", s),)) for s in ("lake", "registry")]
     lake = client = None
     try:
-        from mlops_airflow.reports_app import open_lake
+        from mlops_airflow.hooks.lake_hook import open_lake
 
         lake = open_lake(p.name)
     except Exception:

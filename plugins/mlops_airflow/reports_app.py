@@ -22,6 +22,8 @@ import re
 import unicodedata
 from typing import Any
 
+from mlops_airflow.hooks.lake_hook import open_lake, pipeline_config  # noqa: F401 (pipeline_config: its old path)
+
 log = logging.getLogger("mlops_airflow.reports_app")
 
 # The pipeline's report keys are ``reports/<kind>/<dataset>/ds=YYYY-MM-DD/<name>`` (about 50 characters
@@ -78,26 +80,6 @@ def is_not_a_file(exc: BaseException) -> bool:
     response = getattr(exc, "response", None)  # botocore ClientError, without importing botocore
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return str(code) in _NOT_A_FILE_S3_CODES
-
-
-def pipeline_config(name: str | None = None) -> Any:
-    """The config of pipeline ``name`` of the ``MLOPS_PIPELINES`` folder, None: the main one. ``LookupError``
-    for a name that is not there."""
-    from include.mlops.core.config import load_config
-    from include.mlops.core.pipelines import pipelines
-
-    for p in pipelines():
-        if p.name == name:
-            return load_config(p.config_path, pipeline=p.name)
-    raise LookupError(f"no pipeline {name!r}")
-
-
-def open_lake(pipeline: str | None = None) -> Any:
-    """The lake of a pipeline (the main one by default): local or S3 through its AWS connection."""
-    from mlops_airflow.hooks.lake_hook import LakeHook
-
-    cfg = pipeline_config(pipeline)
-    return LakeHook(cfg.lake_root, aws_conn_id=cfg.lake.aws_conn_id).get_conn()
 
 
 def create_app() -> Any:

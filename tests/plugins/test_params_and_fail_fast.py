@@ -95,7 +95,7 @@ def test_training_tags_and_logs_the_reason_and_records_the_drift_summary_verbati
         )
         assert op.execute(context()) == {"version": "3"}
     train.assert_called_once()
-    tags = train.call_args.args[6]
+    tags = next(a for a in train.call_args.args if isinstance(a, dict) and "trigger_reason" in a)
     assert tags["trigger_reason"] == reason and type(tags["trigger_reason"]) is str
     assert tags["triggered_by_monitoring_run"] == "mon_1"
     client.log_dict.assert_called_once_with("r1", summary, "trigger/drift_summary.json")
@@ -193,6 +193,7 @@ def _not_found(what: str = "Registered Model with name=m not found"):
 
 
 def test_an_unknown_challenger_version_fails_at_once(make_config, no_mlflow_ui):
+    from include.mlops.core.exceptions import ModelVersionNotFound
     from mlops_airflow.operators.training import EvaluateChallengerOperator, ModelVersionMissing
 
     make_config()
@@ -201,11 +202,11 @@ def test_an_unknown_challenger_version_fails_at_once(make_config, no_mlflow_ui):
         mock.patch("include.mlops.promotion.evaluation.assemble_window"),
         mock.patch(
             "include.mlops.promotion.evaluation.evaluate",
-            side_effect=_not_found("Model Version (name=m, version=99) not found"),
+            side_effect=ModelVersionNotFound("m has no version 99; pick an existing version"),
         ),
         mock.patch.object(MlflowHook, "client"),
     ):
-        with pytest.raises(ModelVersionMissing, match="version 99 is not in the registry"):
+        with pytest.raises(ModelVersionMissing, match="m has no version 99; pick an existing version"):
             op.execute(context())
     assert issubclass(ModelVersionMissing, AirflowFailException)
 
@@ -354,8 +355,8 @@ def test_the_short_budget_bounds_the_check_against_a_failing_server():
     from include.mlops.core.exceptions import MlopsError
     from include.mlops.promotion.aliases import check_rollback_target
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
     before = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_HTTP_REQUEST")}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Always500)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         uri = f"http://127.0.0.1:{server.server_address[1]}"

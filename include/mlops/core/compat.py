@@ -24,3 +24,35 @@ from __future__ import annotations
 # --- scikit-learn -------------------------------------------------------------------------------------------
 
 # --- Airflow ------------------------------------------------------------------------------------------------
+HITL_MODULE = "airflow.sdk.execution_time.hitl"  # the Task SDK's own human-in-the-loop client (private)
+
+
+def request_human_input(
+    *,
+    ti_id: object,
+    options: list[str],
+    subject: str,
+    body: str,
+    defaults: list[str],
+    multiple: bool,
+    params: dict[str, object],
+    assigned_users: list[str],
+) -> None:
+    """Write the human-in-the-loop request of a task instance (what Required Actions and ``PATCH .../hitlDetails``
+    answer): ``airflow.sdk.execution_time.hitl.upsert_hitl_detail``, a private module of the Task SDK, which the
+    standard provider's ``ApprovalOperator`` calls too; Airflow 3.3 has no public API for it (the provider's module
+    imports Airflow core at parse time, see ``mlops_airflow.operators.approval``). ``assigned_users`` are user
+    names (each is the ``HITLUser`` id and name). Airflow is imported here, when a task runs: the library stays
+    importable without it."""
+    from airflow.sdk.execution_time.hitl import HITLUser, upsert_hitl_detail
+
+    upsert_hitl_detail(
+        ti_id=ti_id,
+        options=options,
+        subject=subject,
+        body=body,
+        defaults=defaults,
+        multiple=multiple,
+        params=params,
+        assigned_users=[HITLUser(id=user, name=user) for user in assigned_users],
+    )

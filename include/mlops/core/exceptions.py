@@ -42,6 +42,10 @@ class PromotionConflict(MlopsError):
     """The champion alias moved between evaluation and promotion (compare-and-set failed)."""
 
 
+class InvalidApproval(MlopsError):
+    """What the promotion was handed as the approval task's answer is not one (a wiring mistake): nothing moved."""
+
+
 class WindowInvalid(InsufficientData):
     """The training window asked for cannot be built: the holdout is not inside it, or a check result is malformed."""
 

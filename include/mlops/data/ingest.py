@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from include.mlops.core.config import PipelineConfig
-from include.mlops.core.exceptions import CuratedDayKept, DataValidationFailed
+from include.mlops.core.exceptions import CorruptPartition, CuratedDayKept, DataValidationFailed
+from include.mlops.core.jsonsafe import json_safe
 from include.mlops.data.lake import DATA_FILE, Lake, PartitionInfo, partition_prefix
-from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.data.validation import (
     FailedExpectation,
     ParquetSource,
@@ -178,6 +178,30 @@ def quarantine(cfg: PipelineConfig, lake: Lake, day: dt.date, frame: Any, report
     return info
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """What a failed validation (``DataValidationFailed``) left, in words: for a task's OUTCOME line and XCom, the
+    history loader's status line."""
+
+    status: str  # "quarantined", or "kept" (a curated day the re-validation failed, left in curated/)
+    failed: tuple[str, ...]  # each failed expectation in words (``FailedExpectation.describe``)
+    rows: int | None  # rows validated
+    cause: str | None  # why a curated day was re-validated (``summary["cause"]``), if it was
+    summary: dict[str, Any]  # the validation result, JSON-safe (what ``validation.json`` holds)
+
+    @property
+    def first(self) -> str:
+        """The first failed expectation in words, else where to read why."""
+        return self.failed[0] if self.failed else "see validation.json"
+
+
+def quarantined(exc: DataValidationFailed) -> Quarantined:
+    """``exc`` (from ``validate_landed`` or ``land_labels``) in words."""
+    failed = tuple(FailedExpectation(**f).describe() for f in exc.summary.get("failed", []))
+    status = "kept" if isinstance(exc, CuratedDayKept) else "quarantined"
+    return Quarantined(status, failed, exc.summary.get("rows"), exc.summary.get("cause"), json_safe(exc.summary))
+
+
 def _curated_info(lake: Lake, dataset: str, day: dt.date) -> PartitionInfo | None:
     """The curated partition of the day; None when absent or unreadable (a damaged file is not good data)."""
     try:
@@ -262,13 +286,8 @@ def ingest_labels(cfg: PipelineConfig, lake: Lake, run_day: dt.date, storage_cli
     try:
         landed = land_labels(cfg, lake, run_day, storage_client)
     except DataValidationFailed as exc:
-        failed = [FailedExpectation(**f) for f in exc.summary.get("failed", [])]
-        return {
-            "ds": label_day(cfg, run_day).isoformat(),
-            "status": "quarantined",
-            "rows": exc.summary.get("rows"),
-            "failed": [f.describe() for f in failed],
-        }
+        q = quarantined(exc)
+        return {"ds": label_day(cfg, run_day).isoformat(), "status": q.status, "rows": q.rows, "failed": list(q.failed)}
     return {"ds": landed.ds, "status": "landed", "rows": landed.rows}
 
 
@@ -299,13 +318,13 @@ def _ingest_batch(
     try:
         validate_landed(cfg, lake, day, storage_client, requarantine_curated=requarantine_curated)
     except DataValidationFailed as exc:
-        failed = [FailedExpectation(**f) for f in exc.summary.get("failed", [])]
+        q = quarantined(exc)
         return {
             "ds": day.isoformat(),
-            "status": "kept" if isinstance(exc, CuratedDayKept) else "quarantined",
+            "status": q.status,
             "rows": landed.rows,
-            "failed": [f.describe() for f in failed],
-            "cause": exc.summary.get("cause"),
+            "failed": list(q.failed),
+            "cause": q.cause,
         }
     curated = publish(cfg, lake, day)
     return {"ds": day.isoformat(), "status": "published", "rows": curated.rows}

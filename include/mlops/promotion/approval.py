@@ -6,7 +6,8 @@ runs ``drift_monitor`` triggered). ``wait_reason`` is the rule: only a blessed c
 ever waits, so a rejected challenger never pages anyone. ``body`` is the Markdown the reviewer reads (decision,
 metrics side by side, window and hash, trigger, links). ``record`` writes the answer on the version (tags
 ``promotion.approval``, ``promotion.approved_by`` / ``promotion.approved_at`` / ``promotion.approval_comment``,
-or the ``rejected_*`` ones) and into the decision JSON in the lake. Airflow-free: the operator in
+or the ``rejected_*`` ones) and into the decision JSON in the lake. ``verdict`` is what the answer means for the
+promotion (go ahead, and who moves the champion; or skip, and why). Airflow-free: the operator in
 ``mlops_airflow.operators.approval`` does the waiting.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.mlops.core.config import PipelineConfig
+from include.mlops.core.exceptions import InvalidApproval
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -165,6 +167,35 @@ def answer_from_event(event: Mapping[str, Any]) -> Answer:
     return Answer(chosen == [APPROVE], str(name), at_text, comment)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the approval task's answer means for the promotion."""
+
+    approved: bool  # False: the promotion is skipped, nothing moves
+    actor: str  # who moves the champion: the run key, with the approver when a human approved
+    why: str  # a rejection: why (the skip's reason); an approval: who approved, when, and the comment; else ""
+
+
+def verdict(answer: Any, run_key: str) -> Verdict:
+    """The promotion's reading of ``answer``: the approval task's result (``Answer.as_dict()``), or None when that
+    task was skipped (no human needed). Anything else is a wiring mistake: ``InvalidApproval``."""
+    if answer is None:
+        return Verdict(True, run_key, "")
+    if not isinstance(answer, Mapping) or "approved" not in answer:
+        raise InvalidApproval(f"approval must be the approval task's answer, got {answer!r}")
+    by = answer.get("by")
+    if not answer["approved"]:
+        why = (
+            "no answer before promotion.approval_timeout"
+            if answer.get("timed_out")
+            else f"rejected by {by}: {answer.get('comment') or '(no comment)'}"
+        )
+        return Verdict(False, run_key, why)
+    return Verdict(
+        True, f"{run_key} (approved by {by})", f"approved by {by} at {answer.get('at')}: {answer.get('comment') or ''}"
+    )
+
+
 def record(
     client: MlflowClient,
     lake: Lake | None,
@@ -199,4 +230,15 @@ def record(
         client.log_dict(run_id, answer.as_dict(), f"evaluation/approval_v{version}.json")
 
 
-__all__ = ["APPROVE", "REJECT", "TIMEOUT_ACTOR", "Answer", "answer_from_event", "body", "record", "wait_reason"]
+__all__ = [
+    "APPROVE",
+    "REJECT",
+    "TIMEOUT_ACTOR",
+    "Answer",
+    "Verdict",
+    "answer_from_event",
+    "body",
+    "record",
+    "verdict",
+    "wait_reason",
+]

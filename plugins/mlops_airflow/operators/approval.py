@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowSkipException, TaskAwaitingInput
 from mlops_airflow import links
 from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.params import InvalidRunParams
+from mlops_airflow.runtime import run_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -109,7 +110,7 @@ class ApprovePromotionOperator(MlopsOperator):
             self.link_report(ev["report_key"])
             if self.lake.storage.exists(ev["report_key"]):
                 report = self.lake.read_json(ev["report_key"])
-        trigger = {"run_key": f"{context['dag'].dag_id}/{context['run_id']}", "reason": self.reason or ""}
+        trigger = {"run_key": run_key(context), "reason": self.reason or ""}
         if self.drift_summary:
             trigger["drift_summary"] = self.drift_summary
         timeout = cfg.promotion.timeout
@@ -128,11 +129,11 @@ class ApprovePromotionOperator(MlopsOperator):
             timeout=_human(timeout),
         )
         subject = f"Promote {name} version {version} to champion? ({why.split(': ', 1)[-1]})"[:250]
-        from airflow.sdk.execution_time.hitl import HITLUser, upsert_hitl_detail
+        from include.mlops.core.compat import request_human_input
 
-        approvers = [HITLUser(id=user, name=user) for user in cfg.promotion.approvers]
+        approvers = list(cfg.promotion.approvers)
         self.response_timeout = timeout
-        upsert_hitl_detail(
+        request_human_input(
             ti_id=context["task_instance"].id,
             options=[APPROVE, REJECT],
             subject=subject,

@@ -13,13 +13,22 @@ from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import (
-    AirflowFailException,
     AirflowSkipException,
     DagRunTriggerException,
     TaskAwaitingInput,
 )
 
+from include.mlops.core.exceptions import MlopsError
 from mlops_airflow import links
+from mlops_airflow.errors import (  # noqa: F401 (re-exported: the operators' fail-fast exceptions, by their old path)
+    BatchQuarantined,
+    ChampionMoved,
+    CuratedDayNotMoved,
+    PipelineConfigBroken,
+    RollbackTargetRefused,
+    TrainingDataRejected,
+    airflow_error,
+)
 from mlops_airflow.hooks.lake_hook import LakeHook
 from mlops_airflow.hooks.mlflow_hook import MlflowHook
 
@@ -29,32 +38,21 @@ if TYPE_CHECKING:
     from include.mlops.data.lake import Lake
 
 
-class PipelineConfigBroken(AirflowFailException):
-    """The pipeline's config file is missing or invalid (or its pipeline left the folder). Not retried: a person
-    fixes the file; the message names it and the key."""
+def _failing_fast(method: Callable) -> Callable:
+    """Pass a library error escaping ``method`` through the one error map (``mlops_airflow.errors``): the Airflow
+    exception that fails (or skips) the task at once, with the library's message; anything else unchanged."""
 
+    @functools.wraps(method)
+    def wrapper(self: MlopsOperator, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MlopsError as exc:
+            mapped = airflow_error(exc, type(self))
+            if mapped is None:
+                raise  # retried: Airflow's retries apply
+            raise mapped from None
 
-class BatchQuarantined(AirflowFailException):
-    """The day's batch failed validation and sits in quarantine. Not retried: the data will not change."""
-
-
-class CuratedDayNotMoved(AirflowFailException):
-    """A re-validation failed a day that is already curated; it was left there. Not retried: a person decides
-    (fix the suite, or re-run with ``requarantine_curated``)."""
-
-
-class TrainingDataRejected(AirflowFailException):
-    """The training window is too small or degenerate. Not retried: more data must be ingested first."""
-
-
-class ChampionMoved(AirflowFailException):
-    """The champion moved after the challenger was evaluated against it, so it was not promoted (the
-    compare-and-set lost). Not retried: the message says what to do."""
-
-
-class RollbackTargetRefused(AirflowFailException):
-    """A rollback was refused and nothing moved: there is no champion, or the target version does not exist
-    or was never blessed by an evaluation nor champion before. Not retried: the message says what to do."""
+    return wrapper
 
 
 def _with_outcome(execute: Callable) -> Callable:
@@ -83,13 +81,16 @@ def _with_outcome(execute: Callable) -> Callable:
 class MlopsOperator(BaseOperator):
     """Base class: assignments only in ``__init__``; config, hooks and heavy imports happen in ``execute``.
 
-    Every subclass's ``execute`` is wrapped so the task log ends with one ``OUTCOME`` line whatever
-    happens (success, skip, failure, timeout)."""
+    Every subclass's ``execute`` (and ``execute_complete``) is wrapped: a library error that escapes it goes through
+    the one error map (``mlops_airflow.errors``: fail at once, skip or retry), and the task log ends with one
+    ``OUTCOME`` line whatever happens (success, skip, failure, timeout)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "execute" in cls.__dict__:
-            setattr(cls, "execute", _with_outcome(cls.__dict__["execute"]))  # noqa: B010 (mypy: method-assign)
+            setattr(cls, "execute", _with_outcome(_failing_fast(cls.__dict__["execute"])))  # noqa: B010 (mypy)
+        if "execute_complete" in cls.__dict__:
+            setattr(cls, "execute_complete", _failing_fast(cls.__dict__["execute_complete"]))  # noqa: B010
 
     _began: float | None = None  # set by begin(); read by outcome()
     _outcome_logged: bool = False
@@ -114,15 +115,11 @@ class MlopsOperator(BaseOperator):
     @cached_property
     def config(self) -> PipelineConfig:
         """This pipeline's config, loaded and validated when the task runs. A broken file fails the task at once
-        (a retry would read the same file): the message names the file and the key."""
+        (a ``ConfigError``, which the error map makes ``PipelineConfigBroken``: a retry would read the same file);
+        the message names the file and the key."""
         from include.mlops.core.config import load_config
-        from include.mlops.core.exceptions import ConfigError
 
-        pipeline = self.pipeline
-        try:
-            return load_config(pipeline.config_path, pipeline=pipeline.name)
-        except ConfigError as exc:
-            raise PipelineConfigBroken(str(exc)) from None
+        return load_config(self.pipeline.config_path, pipeline=self.pipeline.name)
 
     @cached_property
     def lake_hook(self) -> LakeHook:

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from mlops_airflow import links
-from mlops_airflow.operators.base import MlopsOperator, PipelineConfigBroken, TrainingDataRejected
+from mlops_airflow.errors import (  # noqa: F401 (re-exported by their old path)
+    CandidateRejected,
+    NoCandidateLeft,
+    PipelineConfigBroken,
+)
+from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.operators.training import _text, _window_from
 from mlops_airflow.params import InvalidRunParams
 from mlops_airflow.runtime import airflow_tags, run_key
@@ -24,17 +27,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from include.mlops.model.candidates import CandidateSpec, ValidationSplit
-
-
-class CandidateRejected(AirflowFailException):
-    """A candidate's estimator refused its params or its data (a ``ValueError``/``TypeError`` from fitting or
-    scoring). Not retried: it would fail the same way. The other candidates still compete; the error is in the
-    parent MLflow run (``candidates/<name>/error.txt``)."""
-
-
-class NoCandidateLeft(AirflowFailException):
-    """No candidate can be registered: every one failed (or scored NaN), or the plan never ran. Not retried: the
-    message lists every candidate and what became of it."""
 
 
 def _assignment(value: Any) -> tuple[CandidateSpec, str | None, ValidationSplit | None]:
@@ -66,7 +58,6 @@ class PlanCandidatesOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from include.mlops.core.exceptions import InsufficientData
         from include.mlops.model.candidates import expand_candidates, validation_split
         from include.mlops.model.training import open_parent_run
 
@@ -86,10 +77,7 @@ class PlanCandidatesOperator(MlopsOperator):
             )
             return [{**specs[0].as_dict(), "parent_run_id": None, "split": None}]
         partitions = self.window_check.get("partitions") or {}
-        try:
-            split = validation_split(list(partitions), window.holdout_start.isoformat(), cfg.training.validation_days)
-        except InsufficientData as exc:
-            raise TrainingDataRejected(str(exc)) from None
+        split = validation_split(list(partitions), window.holdout_start.isoformat(), cfg.training.validation_days)
         parent = open_parent_run(self.mlflow_hook.client(), cfg, window, key, airflow_tags(context), specs, split)
         self.link_mlflow_run(parent)
         self.outcome(
@@ -121,7 +109,6 @@ class TrainCandidateOperator(MlopsOperator):
         self.window_check = window_check
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import CandidateFailed, InsufficientData
         from include.mlops.core.jsonsafe import json_safe
         from include.mlops.model.candidates import expand_candidates
         from include.mlops.model.training import CandidateResult, candidate_threads, train_candidate
@@ -137,23 +124,18 @@ class TrainCandidateOperator(MlopsOperator):
             self.outcome("ONE candidate %s: not fitted here; train_challenger trains it", spec.name)
             return json_safe(result.as_dict())
         threads = candidate_threads(len(expand_candidates(cfg.model)))  # the mapped tasks run side by side
-        try:
-            result = train_candidate(
-                self.mlflow_hook.client(),
-                cfg,
-                self.lake,
-                check,
-                spec,
-                split,
-                parent,
-                key,
-                airflow_tags(context),
-                threads=threads,
-            )
-        except CandidateFailed as exc:
-            raise CandidateRejected(str(exc)) from None
-        except InsufficientData as exc:  # a checked partition changed or vanished: a retry would read the same
-            raise TrainingDataRejected(str(exc)) from None
+        result = train_candidate(
+            self.mlflow_hook.client(),
+            cfg,
+            self.lake,
+            check,
+            spec,
+            split,
+            parent,
+            key,
+            airflow_tags(context),
+            threads=threads,
+        )
         self.link_mlflow_run(result.run_id)
         primary = cfg.evaluation.primary_metric
         self.outcome(
@@ -208,7 +190,6 @@ class TrainChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import InsufficientData, NoCandidateSucceeded
         from include.mlops.core.jsonsafe import json_safe
         from include.mlops.model.training import train_best
 
@@ -242,24 +223,18 @@ class TrainChallengerOperator(MlopsOperator):
         tags = airflow_tags(context) | {"trigger_reason": reason}
         if monitoring_run_id:
             tags["triggered_by_monitoring_run"] = monitoring_run_id
-        try:
-            result = train_best(
-                self.mlflow_hook.client(),
-                self.mlflow_hook.tracking_uri,
-                cfg,
-                self.lake,
-                check,
-                specs,
-                results,
-                parent,
-                key,
-                tags,
-                drift_summary=self.drift_summary,
-            )
-        except NoCandidateSucceeded as exc:
-            raise NoCandidateLeft(str(exc)) from None
-        except InsufficientData as exc:  # a checked partition changed or vanished: a retry would read the same
-            raise TrainingDataRejected(str(exc)) from None
+        result = train_best(
+            self.mlflow_hook.client(),
+            cfg,
+            self.lake,
+            check,
+            specs,
+            results,
+            parent,
+            key,
+            tags,
+            drift_summary=self.drift_summary,
+        )
         self.link_mlflow_run(result.run_id)
         self.link_model_version(result.model_name, result.version)
         primary = f"holdout_{cfg.evaluation.primary_metric}"

@@ -5,20 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops_airflow import links
+from mlops_airflow.errors import DriftDataMissing  # noqa: F401 (re-exported by its old path)
 from mlops_airflow.names import TRAINING_DAG_ID
 from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.runtime import airflow_tags, window_end
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-class DriftDataMissing(AirflowFailException):
-    """None of the window's days is curated or has logged predictions, or the champion's training data is
-    unknown. Not retried: the window's ingestion or scoring (or the champion's lineage) must be fixed first."""
 
 
 class DriftCheckOperator(MlopsOperator):
@@ -45,7 +41,6 @@ class DriftCheckOperator(MlopsOperator):
         return bool(count)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import InsufficientData
         from include.mlops.monitor.drift import monitor, render_performance, render_table
 
         cfg = self.config
@@ -56,18 +51,16 @@ class DriftCheckOperator(MlopsOperator):
             cfg.drift.window_days,
             end,
         )
-        try:
-            result = monitor(
-                self.mlflow_hook.client(),
-                self.mlflow_hook.tracking_uri,
-                cfg,
-                self.lake,
-                end,
-                self.training_active(context),
-                airflow_tags(context),
-            )
-        except InsufficientData as exc:  # a retry would read the same lake and the same lineage
-            raise DriftDataMissing(str(exc)) from None
+        # InsufficientData: DriftDataMissing (mlops_airflow.errors), a retry would read the same lake and lineage
+        result = monitor(
+            self.mlflow_hook.client(),
+            self.mlflow_hook.tracking_uri,
+            cfg,
+            self.lake,
+            end,
+            self.training_active(context),
+            airflow_tags(context),
+        )
         if result.champion_version is None:
             self.outcome("SKIPPED: %s", result.reason)
             raise AirflowSkipException(result.reason)

@@ -6,15 +6,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_airflow import links
-from mlops_airflow.operators.base import BatchQuarantined, CuratedDayNotMoved, MlopsOperator
+from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.runtime import partition_day
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from include.mlops.core.exceptions import DataValidationFailed
+
 
 class DailyPartitionOperator(MlopsOperator):
-    """Works on one day's partition: ``ds`` (templated), else the start of the run's data interval."""
+    """Works on one day's partition: ``ds`` (templated), else the start of the run's data interval.
+
+    A source that cannot be read, or a config that does not fit the data, fails the task at once
+    (``SourceUnreadable`` / ``PipelineConfigBroken``); a failed validation too (``BatchQuarantined`` /
+    ``CuratedDayNotMoved``), after ``report_quarantine``: see ``mlops_airflow.errors``."""
 
     template_fields: Sequence[str] = ("ds",)
 
@@ -22,14 +28,31 @@ class DailyPartitionOperator(MlopsOperator):
         super().__init__(**kwargs)
         self.ds = ds
 
+    def report_quarantine(
+        self, context: Context, exc: DataValidationFailed, day: Any, *, what: str = "QUARANTINED", checks: str
+    ) -> None:
+        """A failed validation's result to XCom (key ``validation``), its message to the log as an ERROR and the
+        OUTCOME line: ``<what> <dataset> ds=<day>: <n> <checks> failed, first: <the first in words>``."""
+        from include.mlops.data.ingest import quarantined
+
+        q = quarantined(exc)
+        context["ti"].xcom_push(key="validation", value=q.summary)
+        self.log.error("%s", exc)
+        self.outcome(
+            "%s %s ds=%s: %d %s failed, first: %s",
+            "KEPT IN CURATED (not moved)" if q.status == "kept" else what,
+            self.config.dataset.name,
+            day,
+            len(q.failed),
+            checks,
+            q.first,
+        )
+
 
 class LandBatchOperator(DailyPartitionOperator):
     """Copy the day's batch from the configured source into the lake's landing zone (replacing it)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from include.mlops.core.exceptions import ConfigError, SourceError
         from include.mlops.data.ingest import land_batch
 
         day = partition_day(context, self.ds)
@@ -41,11 +64,7 @@ class LandBatchOperator(DailyPartitionOperator):
             cfg.dataset.uri or "the simulator",
             cfg.source_path,
         )
-        try:
-            info = land_batch(cfg, self.lake, day, self.source_client())
-        except (SourceError, ConfigError) as exc:  # unreadable, or a config that does not fit the data: no retry
-            self.outcome("NOT LANDED %s ds=%s: %s", cfg.dataset.name, day, exc)
-            raise AirflowFailException(str(exc)) from None
+        info = land_batch(cfg, self.lake, day, self.source_client())
         self.outcome("landed %d rows at %s", info.rows, info.uri)
         return info.as_dict()
 
@@ -62,10 +81,9 @@ class GxValidateBatchOperator(DailyPartitionOperator):
     operator_extra_links = (links.ReportLink(),)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import CuratedDayKept, DataValidationFailed
+        from include.mlops.core.exceptions import DataValidationFailed
         from include.mlops.core.jsonsafe import json_safe
         from include.mlops.data.ingest import validate_landed
-        from include.mlops.data.validation import FailedExpectation
 
         day = partition_day(context, self.ds)
         cfg = self.config
@@ -81,20 +99,8 @@ class GxValidateBatchOperator(DailyPartitionOperator):
         try:
             summary = validate_landed(cfg, self.lake, day, self.source_client(), requarantine_curated=requarantine)
         except DataValidationFailed as exc:
-            context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
-            self.log.error("%s", exc)
-            failed = exc.summary.get("failed", [])
-            first = FailedExpectation(**failed[0]).describe() if failed else "see validation.json"
-            kept = isinstance(exc, CuratedDayKept)
-            self.outcome(
-                "%s %s ds=%s: %d expectations failed, first: %s",
-                "KEPT IN CURATED (not moved)" if kept else "QUARANTINED",
-                cfg.dataset.name,
-                day,
-                len(failed),
-                first,
-            )
-            raise (CuratedDayNotMoved if kept else BatchQuarantined)(str(exc)) from None
+            self.report_quarantine(context, exc, day, checks="expectations")
+            raise
         self.outcome(
             "PASSED %d expectations on %d rows of %s ds=%s", summary.evaluated, summary.rows, cfg.dataset.name, day
         )
@@ -112,12 +118,10 @@ class LandLabelsOperator(DailyPartitionOperator):
     operator_extra_links = (links.ReportLink(),)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.mlops.core.exceptions import ConfigError, DataValidationFailed, SourceError
-        from include.mlops.core.jsonsafe import json_safe
+        from include.mlops.core.exceptions import DataValidationFailed
         from include.mlops.data.ingest import LABELS_SUFFIX, label_day, land_labels
-        from include.mlops.data.validation import FailedExpectation
 
         run_day = partition_day(context, self.ds)
         cfg = self.config
@@ -140,17 +144,8 @@ class LandLabelsOperator(DailyPartitionOperator):
         try:
             landed = land_labels(cfg, self.lake, run_day, client)
         except DataValidationFailed as exc:
-            context["ti"].xcom_push(key="validation", value=json_safe(exc.summary))
-            self.log.error("%s", exc)
-            failed = exc.summary.get("failed", [])
-            first = FailedExpectation(**failed[0]).describe() if failed else "see validation.json"
-            self.outcome(
-                "LABELS QUARANTINED %s ds=%s: %d checks failed, first: %s", cfg.dataset.name, day, len(failed), first
-            )
-            raise BatchQuarantined(str(exc)) from None
-        except (SourceError, ConfigError) as exc:  # unreadable, or a config that does not fit the labels
-            self.outcome("LABELS NOT LANDED %s ds=%s: %s", cfg.dataset.name, day, exc)
-            raise AirflowFailException(str(exc)) from None
+            self.report_quarantine(context, exc, day, what="LABELS QUARANTINED", checks="checks")
+            raise
         self.outcome(
             "landed %d labels of %s ds=%s (%s positives) at %s",
             landed.rows,

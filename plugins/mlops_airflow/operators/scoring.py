@@ -6,11 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
 from mlops_airflow import links
+from mlops_airflow.errors import NothingCurated  # noqa: F401 (re-exported by its old path)
 from mlops_airflow.operators.base import MlopsOperator
-from mlops_airflow.operators.training import ModelVersionMissing
 from mlops_airflow.params import InvalidRunParams, as_date, as_version
 from mlops_airflow.runtime import partition_day
 
@@ -18,10 +16,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 MAX_DAYS = 366
-
-
-class NothingCurated(AirflowFailException):
-    """None of the days asked for is curated. Not retried: ingest (or backfill) those days first."""
 
 
 def days_to_score(context: Context, start: Any, end: Any) -> tuple[list[dt.date], str]:
@@ -59,7 +53,6 @@ class ScoreBatchOperator(MlopsOperator):
         self.model_version = model_version
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import ModelVersionNotFound, NoChampion, NothingToScore
         from include.mlops.serve.scoring import score_days
 
         cfg = self.config
@@ -74,16 +67,8 @@ class ScoreBatchOperator(MlopsOperator):
             why,
             f"{cfg.model.name} version {version}" if version else f"the champion of {cfg.model.name}",
         )
-        try:
-            result = score_days(
-                self.mlflow_hook.client(), cfg, self.lake, days, run_id=context["run_id"], model_version=version
-            )
-        except NoChampion as exc:
-            raise AirflowSkipException(str(exc)) from None
-        except ModelVersionNotFound as exc:
-            raise ModelVersionMissing(str(exc)) from None
-        except NothingToScore as exc:
-            raise NothingCurated(str(exc)) from None
+        client = self.mlflow_hook.client()  # NoChampion: skipped (mlops_airflow.errors)
+        result = score_days(client, cfg, self.lake, days, run_id=context["run_id"], model_version=version)
         self.link_model_version(result.model_name, result.model_version)
         if result.scored:
             self.link_report(result.scored[-1].report_key, links.PREDICTIONS)

@@ -9,6 +9,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from mlops_airflow import links
 from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.operators.training import announce_champion_move
+from mlops_airflow.runtime import run_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -33,7 +34,7 @@ class ReviewShadowOperator(MlopsOperator):
             cfg.model.name,
             cfg.evaluation.shadow_days,
         )
-        actor = f"{context['dag'].dag_id}/{context['run_id']}"
+        actor = run_key(context)
         result = review(self.mlflow_hook.client(), cfg, self.lake, actor=actor)
         if result.shadow_version is None:
             self.outcome("SKIPPED: %s", result.reason)

@@ -11,16 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops_airflow import links
-from mlops_airflow.operators.base import (
-    ChampionMoved,
-    MlopsOperator,
-    PipelineConfigBroken,
-    RollbackTargetRefused,
-    TrainingDataRejected,
-)
+from mlops_airflow.errors import ModelVersionMissing  # noqa: F401 (re-exported by its old path)
+from mlops_airflow.operators.base import MlopsOperator
 from mlops_airflow.params import InvalidRunParams, as_version
 from mlops_airflow.runtime import run_key, window_end
 
@@ -30,18 +25,11 @@ if TYPE_CHECKING:
     from include.mlops.model.window import Window
 
 
-class ModelVersionMissing(AirflowFailException):
-    """The model version a task was given does not exist in the registry. Not retried: it will not appear."""
-
-
 def _window_from(check: Any) -> Window:
-    from include.mlops.core.exceptions import InsufficientData
+    """The window of a ``check_training_window`` result; ``WindowInvalid`` (fails at once) for anything else."""
     from include.mlops.model.window import window_from_check
 
-    try:
-        return window_from_check(check)
-    except InsufficientData as exc:
-        raise TrainingDataRejected(str(exc)) from None
+    return window_from_check(check)
 
 
 def _text(value: Any, name: str) -> str:
@@ -84,24 +72,32 @@ class CheckTrainingWindowOperator(MlopsOperator):
         self.holdout_days = holdout_days
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import InsufficientData
         from include.mlops.model.window import check_window, resolve_window
 
         cfg = self.config
         days = _count(self.window_days, "window_days")
         holdout = _count(self.holdout_days, "holdout_days")
-        try:
-            window = resolve_window(window_end(context, self.window_end), days, holdout, cfg)
-            self.begin(
-                "check training window %s..%s (holdout from %s) of %s",
-                window.start,
-                window.end,
-                window.holdout_start,
-                cfg.dataset.name,
-            )
-            check = check_window(self.lake, cfg, window)
-        except InsufficientData as exc:
-            raise TrainingDataRejected(str(exc)) from None
+        window = resolve_window(window_end(context, self.window_end), days, holdout, cfg)
+        self.begin(
+            "check training window %s..%s (holdout from %s) of %s",
+            window.start,
+            window.end,
+            window.holdout_start,
+            cfg.dataset.name,
+        )
+        check = check_window(self.lake, cfg, window)
+        self.log_gaps(check)
+        self.outcome(
+            "window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
+            check.rows_train,
+            check.rows_holdout,
+            len(check.partitions),
+            check.content_hash[:12],
+        )
+        return check.as_dict()
+
+    def log_gaps(self, check: Any) -> None:
+        """The days the window leaves out, and why (labels not matured yet, no curated partition)."""
         if check.label_delay_days > 0:
             self.log.info(
                 "labels arrive %d days late: labels matured through %s; immature days skipped: %s; "
@@ -117,14 +113,6 @@ class CheckTrainingWindowOperator(MlopsOperator):
                 " or without labels" if check.label_delay_days > 0 else "",
                 ", ".join(check.missing_days),
             )
-        self.outcome(
-            "window OK: %d training rows, %d holdout rows from %d partitions, content hash %s",
-            check.rows_train,
-            check.rows_holdout,
-            len(check.partitions),
-            check.content_hash[:12],
-        )
-        return check.as_dict()
 
 
 class EvaluateChallengerOperator(MlopsOperator):
@@ -151,8 +139,6 @@ class EvaluateChallengerOperator(MlopsOperator):
         self.drift_summary = drift_summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import ConfigError, InsufficientData
-        from include.mlops.model.registry import is_not_found
         from include.mlops.promotion.evaluation import evaluate_and_record
 
         cfg = self.config
@@ -169,16 +155,7 @@ class EvaluateChallengerOperator(MlopsOperator):
             window.end,
         )
         client = self.mlflow_hook.client()
-        try:
-            record = evaluate_and_record(client, self.lake, cfg, self.window_check, version, trigger)
-        except InsufficientData as exc:  # the checked holdout changed or broke: a retry would read the same
-            raise TrainingDataRejected(str(exc)) from None
-        except ConfigError as exc:  # e.g. evaluation.segments names a column the data does not have
-            raise PipelineConfigBroken(str(exc)) from None
-        except Exception as exc:
-            if is_not_found(exc):
-                raise ModelVersionMissing(f"{cfg.model.name} version {version} is not in the registry: {exc}") from None
-            raise
+        record = evaluate_and_record(client, self.lake, cfg, self.window_check, version, trigger)
         self.link_model_version(cfg.model.name, version)
         self.link_report(record.key)
         card = self.record_card(client, record)
@@ -251,7 +228,7 @@ class PromoteChallengerOperator(MlopsOperator):
         self.approval = approval  # the approval task's answer; None when it was skipped (no human needed)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import PromotionConflict, PromotionRejected
+        from include.mlops.promotion.approval import verdict
         from include.mlops.promotion.shadow import ShadowStart, promote_or_shadow
 
         ev = self.evaluation
@@ -270,28 +247,13 @@ class PromoteChallengerOperator(MlopsOperator):
                 ev["reason"],
             )
             raise AirflowSkipException(f"dry run: champion untouched ({ev['reason']})")
-        actor = f"{context['dag'].dag_id}/{context['run_id']}"
-        if self.approval is not None:
-            if not isinstance(self.approval, dict) or "approved" not in self.approval:
-                raise InvalidRunParams(f"approval must be the approval task's answer, got {self.approval!r}")
-            answer = self.approval
-            if not answer["approved"]:
-                why = (
-                    "no answer before promotion.approval_timeout"
-                    if answer.get("timed_out")
-                    else f"rejected by {answer.get('by')}: {answer.get('comment') or '(no comment)'}"
-                )
-                self.outcome("REJECTED version %s: %s", version, why)
-                raise AirflowSkipException(why)
-            self.log.info("approved by %s at %s: %s", answer.get("by"), answer.get("at"), answer.get("comment") or "")
-            actor = f"{actor} (approved by {answer.get('by')})"
-        try:
-            result = promote_or_shadow(self.mlflow_hook.client(), self.config, ev, actor=actor)
-        except PromotionRejected as exc:
-            self.outcome("REJECTED %s", exc)
-            raise AirflowSkipException(str(exc)) from None
-        except PromotionConflict as exc:
-            raise ChampionMoved(str(exc)) from None
+        approval = verdict(self.approval, run_key(context))
+        if not approval.approved:
+            self.outcome("REJECTED version %s: %s", version, approval.why)
+            raise AirflowSkipException(approval.why)
+        if approval.why:
+            self.log.info("%s", approval.why)
+        result = promote_or_shadow(self.mlflow_hook.client(), self.config, ev, actor=approval.actor)
         if isinstance(result, ShadowStart):
             self.outcome(
                 "SHADOW: %s version %s scores beside champion %s from %s; review_shadow promotes it after %d "
@@ -304,7 +266,8 @@ class PromoteChallengerOperator(MlopsOperator):
                 f" (replaced shadow version {result.replaced})" if result.replaced else "",
             )
             return {**result.as_dict(), "status": "shadow"}
-        announce_champion_move(self, context, {"model_name": name, "version": result.champion_version, "by": actor})
+        extra = {"model_name": name, "version": result.champion_version, "by": approval.actor}
+        announce_champion_move(self, context, extra)
         self.outcome(
             "CHAMPION of %s is now version %s (previous: %s)",
             name,
@@ -321,7 +284,7 @@ def _rollback_target(value: Any) -> str | None:
 
 def _rollback_actor(context: Context) -> str:
     user = getattr(context["dag_run"], "triggering_user_name", None) or "unknown"
-    return f"{user} via {context['dag'].dag_id}/{context['run_id']}"
+    return f"{user} via {run_key(context)}"
 
 
 class CheckRollbackTargetOperator(MlopsOperator):
@@ -345,13 +308,9 @@ class CheckRollbackTargetOperator(MlopsOperator):
         name = self.config.model.name
         target = _rollback_target(self.target_version)
         self.begin("check the rollback target of %s: %s", name, target or "the previous champion")
-        from include.mlops.core.exceptions import PromotionRejected
         from include.mlops.promotion.aliases import check_rollback_target
 
-        try:
-            current, resolved = check_rollback_target(self.mlflow_hook.client(), name, target)
-        except PromotionRejected as exc:
-            raise RollbackTargetRefused(str(exc)) from None
+        current, resolved = check_rollback_target(self.mlflow_hook.client(), name, target)
         self.link_model_version(name, resolved)
         self.outcome("ELIGIBLE: %s version %s can replace champion %s", name, resolved, current)
         return {"model_name": name, "champion_version": current, "target_version": resolved}
@@ -374,7 +333,6 @@ class RollbackChampionOperator(MlopsOperator):
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.mlops.core.exceptions import PromotionRejected
         from include.mlops.promotion.aliases import rollback
 
         name = self.config.model.name
@@ -382,10 +340,7 @@ class RollbackChampionOperator(MlopsOperator):
         reason = _text(self.reason, "reason")
         actor = _rollback_actor(context)
         self.begin("roll back the champion of %s to %s (%s)", name, target or "the previous champion", reason)
-        try:
-            result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=reason)
-        except PromotionRejected as exc:
-            raise RollbackTargetRefused(str(exc)) from None
+        result = rollback(self.mlflow_hook.client(), name, target, actor=actor, reason=reason)
         self.link_model_version(name, result.champion_version)
         self.outcome(
             "CHAMPION of %s is now version %s (was %s)", name, result.champion_version, result.previous_champion

@@ -49,4 +49,55 @@ def test_mlflow_answers_a_missing_model_version_or_alias_with_the_codes_the_regi
 
 # --- scikit-learn -------------------------------------------------------------------------------------------
 
+
 # --- Airflow ------------------------------------------------------------------------------------------------
+def test_the_task_sdk_still_writes_a_human_in_the_loop_request_where_compat_reaches_for_it():
+    """``compat.request_human_input`` calls ``upsert_hitl_detail`` of ``airflow.sdk.execution_time.hitl`` with these
+    keywords and builds ``HITLUser`` dicts (id, name)."""
+    import importlib
+    import inspect
+
+    from include.mlops.core import compat
+
+    try:
+        hitl = importlib.import_module(compat.HITL_MODULE)
+    except ImportError:
+        pytest.fail(moved("apache-airflow", compat.HITL_MODULE))
+    assert hasattr(hitl, "upsert_hitl_detail") and hasattr(hitl, "HITLUser"), moved(
+        "apache-airflow", f"{compat.HITL_MODULE}.upsert_hitl_detail / HITLUser"
+    )
+    passed = {"ti_id", "options", "subject", "body", "defaults", "multiple", "params", "assigned_users"}
+    assert passed <= set(inspect.signature(hitl.upsert_hitl_detail).parameters), moved(
+        "apache-airflow", f"the keywords of {compat.HITL_MODULE}.upsert_hitl_detail"
+    )
+    assert set(hitl.HITLUser.__annotations__) == {"id", "name"}, moved("apache-airflow", "HITLUser's fields")
+
+
+def test_request_human_input_hands_the_request_to_the_task_sdk(monkeypatch):
+    from include.mlops.core import compat
+
+    calls = []
+    hitl = pytest.importorskip(compat.HITL_MODULE)
+    monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kwargs: calls.append(kwargs))
+    compat.request_human_input(
+        ti_id="ti",
+        options=["Approve", "Reject"],
+        subject="s",
+        body="b",
+        defaults=["Reject"],
+        multiple=False,
+        params={},
+        assigned_users=["alice"],
+    )
+    assert calls == [
+        {
+            "ti_id": "ti",
+            "options": ["Approve", "Reject"],
+            "subject": "s",
+            "body": "b",
+            "defaults": ["Reject"],
+            "multiple": False,
+            "params": {},
+            "assigned_users": [{"id": "alice", "name": "alice"}],
+        }
+    ]
