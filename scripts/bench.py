@@ -127,9 +127,9 @@ definition = DataDefinition(numerical_columns=num, categorical_columns=cat)
 snapshot = Report([DataDriftPreset(columns=num + cat)]).run(
     current_data=Dataset.from_pandas(cur[num + cat], data_definition=definition),
     reference_data=Dataset.from_pandas(ref[num + cat], data_definition=definition))
-from include.mlops.monitor.drift import _is_drifted
+from include.mlops.monitor.statistics import is_drifted
 drifted = sorted(m["config"]["column"] for m in snapshot.dict()["metrics"] if m["config"]["type"].endswith("ValueDrift")
-                 and _is_drifted(m["config"]["method"], float(m["value"]), float(m["config"]["threshold"])))
+                 and is_drifted(m["config"]["method"], float(m["value"]), float(m["config"]["threshold"])))
 done(seconds=time.perf_counter() - t, drifted=drifted)
 """
 )

@@ -53,13 +53,7 @@ class DriftCheckOperator(MlopsOperator):
         )
         # InsufficientData: DriftDataMissing (mlops_airflow.errors), a retry would read the same lake and lineage
         result = monitor(
-            self.mlflow_hook.client(),
-            self.mlflow_hook.tracking_uri,
-            cfg,
-            self.lake,
-            end,
-            self.training_active(context),
-            airflow_tags(context),
+            self.mlflow_hook.client(), cfg, self.lake, end, self.training_active(context), airflow_tags(context)
         )
         if result.champion_version is None:
             self.outcome("SKIPPED: %s", result.reason)

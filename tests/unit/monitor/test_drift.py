@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from include.mlops.core.config import DriftConfig
+from include.mlops.data.sampling import sample
 from include.mlops.data.simulator import CATEGORICAL_COLUMNS, FLAG_COLUMNS, NUMERIC_COLUMNS, generate_day
-from include.mlops.monitor.drift import compute_drift, decide_trigger, sample
+from include.mlops.monitor.statistics import compute_drift
+from include.mlops.monitor.trigger import decide_trigger
 
 TODAY = dt.date(2026, 6, 20)
 NUM, CAT = list(NUMERIC_COLUMNS + FLAG_COLUMNS), list(CATEGORICAL_COLUMNS)
@@ -115,7 +117,7 @@ def test_per_column_method_and_threshold_are_applied():
 def test_read_sampled_reads_partition_by_partition_into_a_proportional_seeded_sample(tmp_path):
     from include.mlops.core.exceptions import InsufficientData
     from include.mlops.data.lake import Lake
-    from include.mlops.monitor.drift import read_sampled
+    from include.mlops.data.sampling import read_sampled
 
     lake = Lake.at(str(tmp_path))
     sizes = {"2026-03-01": 2_000, "2026-03-02": 8_000, "2026-03-04": 4_000}  # 03-03 is missing
@@ -154,7 +156,7 @@ def test_partition_sample_positions_are_the_draws_of_sample_fraction(tmp_path, c
     same order as sample_fraction on the frame, so the sample (and the drift verdict) does not depend on it."""
     import pyarrow.parquet as pq
 
-    from include.mlops.monitor.drift import _sample_positions, sample_fraction
+    from include.mlops.data.sampling import _sample_positions, sample_fraction
 
     frame = pd.DataFrame({"x": range(2000)} | ({"y": column} if column is not None else {}))
     frame.to_parquet(tmp_path / "p.parquet", index=False)

@@ -14,7 +14,11 @@ from sklearn.metrics import average_precision_score
 
 from include.mlops.data import outcomes
 from include.mlops.data.lake import Lake
+from include.mlops.data.sampling import read_sampled
 from include.mlops.monitor import drift
+from include.mlops.monitor.realized import Realized, performance_verdict, realized_metric
+from include.mlops.monitor.reporting import render_performance
+from include.mlops.monitor.result import MonitorResult
 
 D = dt.date(2026, 5, 1)
 NAME = "transactions"
@@ -81,7 +85,7 @@ def test_realized_metric_per_day_and_pooled_joins_by_key(same_day_labels):
         _log(lake, o, frames[o].drop(columns=["transaction_id"]), "7", key=outcomes.ROW_ID)
     _log(lake, 2, frames[2].drop(columns=["transaction_id"]), "6", key=outcomes.ROW_ID)  # the previous champion
 
-    realized = drift.realized_metric(lake, cfg, "7", D + dt.timedelta(days=4))
+    realized = realized_metric(lake, cfg, "7", D + dt.timedelta(days=4))
 
     assert realized.labelled_days == [iso(0), iso(1), iso(3)]
     assert realized.unscored_days == [iso(2)] and realized.unlabelled_days == []
@@ -107,7 +111,7 @@ def test_with_late_labels_only_matured_days_with_labels_count(late_labels):
         lake.write_partition(outcomes.LABELS, NAME, iso(o), labels.iloc[: 300 if o == 5 else None])
     end = D + dt.timedelta(days=9)  # matured: day + 3 < day 9, i.e. days <= 5
 
-    realized = drift.realized_metric(lake, cfg, "2", end)
+    realized = realized_metric(lake, cfg, "2", end)
 
     assert realized.last_matured_day == iso(5) and realized.window == {"start": iso(3), "end": iso(6)}
     assert realized.labelled_days == [iso(3), iso(5)]
@@ -124,7 +128,7 @@ def test_no_matured_day_yet_gives_no_realized_metric(late_labels):
     cfg, lake = late_labels
     for o in range(3):
         _log(lake, o, _day(o), "2")
-    realized = drift.realized_metric(lake, cfg, "2", D + dt.timedelta(days=3))
+    realized = realized_metric(lake, cfg, "2", D + dt.timedelta(days=3))
     assert realized.labelled_days == [] and realized.pooled is None and realized.per_day == {}
     assert realized.unlabelled_days == [iso(0), iso(1), iso(2)]
 
@@ -143,7 +147,7 @@ def test_no_matured_day_yet_gives_no_realized_metric(late_labels):
     ],
 )
 def test_performance_verdict(pooled, at_eval, direction, tolerance, drop, degraded):
-    realized = drift.Realized(
+    realized = Realized(
         metric="m",
         window={"start": iso(0), "end": iso(1)},
         per_day={iso(0): {"value": pooled, "rows": 10, "unlabelled_rows": 0}},
@@ -155,14 +159,10 @@ def test_performance_verdict(pooled, at_eval, direction, tolerance, drop, degrad
         last_matured_day=iso(0),
         label_delay_days=0,
     )
-    verdict = drift.performance_verdict(realized, at_eval, direction, tolerance)
+    verdict = performance_verdict(realized, at_eval, direction, tolerance)
     assert verdict["degraded"] is degraded
     assert verdict["drop"] == (None if drop is None else pytest.approx(drop))
     assert verdict["realized"] == verdict["current"] == pooled and verdict["per_day"] == {iso(0): pooled}
-
-
-def _result() -> drift.MonitorResult:
-    return drift.MonitorResult(ds=iso(9), model_name="m", champion_version="5", window={})
 
 
 def _scores(offset: int, shift: float = 0.0) -> pd.DataFrame:
@@ -181,16 +181,15 @@ def test_prediction_drift_compares_the_window_with_the_champions_own_earlier_sco
     _log(lake, 2, _scores(2, shift=0.4), "5")  # outside the look-back: not read
     for o in (7, 8, 9):
         _log(lake, o, _scores(o), "5")
-    quiet = _result()
-    assert drift._prediction_drift(lake, cfg, "5", start, end, quiet) is not None
-    assert quiet.prediction_drift is False and quiet.prediction_reference_days == [iso(o) for o in range(3, 7)]
+    quiet = drift.prediction_drift(lake, cfg, "5", start, end)
+    assert quiet.snapshot is not None
+    assert quiet.drifted is False and quiet.reference_days == [iso(o) for o in range(3, 7)]
     assert quiet.scored_days == [iso(7), iso(8), iso(9)] and quiet.unscored_days == [] and not quiet.notes
 
     for o in (8, 9):  # the logged scores move: prediction drift, with no model loaded or re-scored
         _log(lake, o, _scores(o, shift=0.3), "5")
-    moved = _result()
-    drift._prediction_drift(lake, cfg, "5", start, end, moved)
-    assert moved.prediction_drift is True and moved.prediction_score > quiet.prediction_score
+    moved = drift.prediction_drift(lake, cfg, "5", start, end)
+    assert moved.drifted is True and moved.score > quiet.score
 
 
 def test_window_days_not_scored_or_scored_by_another_version_are_listed(make_config):
@@ -199,10 +198,10 @@ def test_window_days_not_scored_or_scored_by_another_version_are_listed(make_con
     for o in (5, 6, 7):
         _log(lake, o, _scores(o), "5")
     _log(lake, 8, _scores(8), "4")
-    result = _result()  # window days 7, 8, 9: 8 by version 4, 9 not scored
-    drift._prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=10), result)
+    # window days 7, 8, 9: 8 by version 4, 9 not scored
+    result = drift.prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=10))
     assert result.scored_days == [iso(7)] and result.unscored_days == [iso(9)]
-    assert result.other_version_days == {iso(8): ["4"]} and result.prediction_drift is not None
+    assert result.other_version_days == {iso(8): ["4"]} and result.drifted is not None
 
 
 def test_a_just_promoted_champion_has_no_prediction_drift_signal_with_the_reason(make_config):
@@ -212,9 +211,9 @@ def test_a_just_promoted_champion_has_no_prediction_drift_signal_with_the_reason
         _log(lake, o, _scores(o), "4")  # the old champion
     for o in (7, 8):
         _log(lake, o, _scores(o, shift=0.5), "5")
-    result = _result()
-    assert drift._prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=9), result) is None
-    assert result.prediction_drift is None and result.prediction_reference_days == []
+    result = drift.prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=9))
+    assert result.snapshot is None
+    assert result.drifted is None and result.reference_days == []
     assert result.scored_days == [iso(7), iso(8)]
     assert "version 5 logged no scores on the 3 days before the window" in result.notes[0]
     assert "no prediction-drift signal today" in result.notes[0]
@@ -224,8 +223,8 @@ def test_no_predictions_in_the_window_is_no_signal_with_what_to_run(make_config)
     cfg = make_config(dataset={"name": NAME})
     lake = Lake.at(cfg.lake_root)
     _log(lake, 0, _scores(0), "5")
-    result = _result()
-    assert drift._prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=10), result) is None
+    result = drift.prediction_drift(lake, cfg, "5", D + dt.timedelta(days=7), D + dt.timedelta(days=10))
+    assert result.snapshot is None and result.drifted is None
     assert result.unscored_days == [iso(7), iso(8), iso(9)]
     assert any("run or backfill score_batch" in n and f"{iso(7)}..{iso(9)}" in n for n in result.notes), result.notes
 
@@ -237,17 +236,17 @@ def test_feature_sample_without_a_target_in_curated_and_the_target_only_stratifi
         lake.write_partition("curated", "a", iso(o), frame)
         lake.write_partition("curated", "b", iso(o), frame.drop(columns=["is_fraud"]))
     days = [iso(0), iso(1)]
-    stratified, _, _ = drift.read_sampled(lake, "a", days, ["amount", "is_fraud"], 600, 11, "is_fraud")
-    only_features, _, _ = drift.read_sampled(lake, "a", days, ["amount"], 600, 11, "is_fraud")
+    stratified, _, _ = read_sampled(lake, "a", days, ["amount", "is_fraud"], 600, 11, "is_fraud")
+    only_features, _, _ = read_sampled(lake, "a", days, ["amount"], 600, 11, "is_fraud")
     assert list(only_features.columns) == ["amount"]
     assert only_features.equals(stratified[["amount"]])  # stratified by the target, which is then dropped
-    no_target, present, total = drift.read_sampled(lake, "b", days, ["amount"], 600, 11, "is_fraud")
+    no_target, present, total = read_sampled(lake, "b", days, ["amount"], 600, 11, "is_fraud")
     assert list(no_target.columns) == ["amount"] and present == days and total == 6000
     assert abs(len(no_target) - 600) <= 2
 
 
 def test_the_summary_and_the_conf_say_which_days_had_labels(make_config):
-    result = drift.MonitorResult(
+    result = MonitorResult(
         ds=iso(9),
         model_name="m",
         champion_version="5",
@@ -266,6 +265,6 @@ def test_the_summary_and_the_conf_say_which_days_had_labels(make_config):
     assert summary["realized_per_day"] == {iso(1): 0.5, iso(2): None}
     conf = summary["conf"]["drift_summary"]
     assert conf["labelled_days"] == [iso(1), iso(2)] and conf["unscored_days"] == [iso(9)]
-    assert "labelled days" in drift.render_performance(result) and "unscored: " + iso(9) in drift.render_performance(
+    assert "labelled days" in render_performance(result) and "unscored: " + iso(9) in render_performance(
         result
     )

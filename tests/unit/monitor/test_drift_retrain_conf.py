@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 
-from include.mlops.monitor.drift import MonitorResult
+from include.mlops.monitor.result import MonitorResult
 
 
 def _result(**kw) -> MonitorResult:

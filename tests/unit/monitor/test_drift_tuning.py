@@ -12,8 +12,8 @@ import datetime as dt
 import types
 
 from include.mlops.core.config import DriftConfig
-from include.mlops.monitor.drift import (
-    days_between,
+from include.mlops.monitor.realized import days_between
+from include.mlops.monitor.trigger import (
     decide_trigger,
     degraded_days,
     min_drifted_training_days,
