@@ -151,7 +151,6 @@ def _load(cfg, lake, days: list[dt.date], as_json: bool, requarantine: bool) -> 
 
 def _suite(cfg, lake, action: str) -> int:
     from include.mlops.data.ingest import DERIVED_SUITE_KEY, derive_and_keep
-    from include.mlops.data.validation import stale_keys
 
     path = cfg.suite_path()
     key = DERIVED_SUITE_KEY.format(dataset=cfg.dataset.name)
@@ -164,17 +163,37 @@ def _suite(cfg, lake, action: str) -> int:
         suite = derive_and_keep(cfg, lake, reason="was derived again on request")
         print(f"derived {len(suite['expectations'])} expectations into {lake.storage.uri(key)}")
         return 0
-    if path is not None:
-        from include.mlops.data.validation import load_suite
-
-        suite, origin, stale = load_suite(path), f"{path} (dataset.suite)", []
-    elif lake.storage.exists(key):
-        suite, origin = lake.read_json(key), f"{lake.storage.uri(key)} (derived)"
-        stale = stale_keys(suite, cfg)
-    else:
+    found = _kept_suite(cfg, lake, path, key)
+    if found is None:
         print(f"no suite yet: it is derived from the source on the first validation into {lake.storage.uri(key)}")
         return 0
+    suite, origin, stale = found
     record = (suite.get("meta") or {}).get("derived_from") or {}
+    _print_suite_status(suite, origin, stale, record, own=path is not None)
+    if action == "show":
+        print("`suite explain` lists each expectation and compares the source's columns with the recorded ones")
+    if action == "explain":
+        for e in suite["expectations"]:
+            print("  - " + _explain(e))
+        _print_source_changes(cfg, record.get("columns"))
+    return 0
+
+
+def _kept_suite(cfg, lake, path, key: str) -> tuple[dict[str, Any], str, list[str]] | None:
+    """(the suite validation uses, where it is, the config keys it is stale for); None: none derived yet."""
+    from include.mlops.data.validation import load_suite, stale_keys
+
+    if path is not None:
+        return load_suite(path), f"{path} (dataset.suite)", []
+    if lake.storage.exists(key):
+        suite = lake.read_json(key)
+        return suite, f"{lake.storage.uri(key)} (derived)", stale_keys(suite, cfg)
+    return None
+
+
+def _print_suite_status(
+    suite: dict[str, Any], origin: str, stale: list[str], record: dict[str, Any], *, own: bool
+) -> None:
     print(f"suite {suite['name']!r}: {len(suite['expectations'])} expectations, {origin}")
     if record:
         inputs = record.get("inputs", {})
@@ -187,37 +206,35 @@ def _suite(cfg, lake, action: str) -> int:
             f"STALE: changed since it was derived: {', '.join(stale)}. The next validation derives it again (the "
             "old one is kept beside it); `suite derive` does it now."
         )
-    elif path is None:
+    elif not own:
         print("current: it fits the config")
-    if action == "show":
-        print("`suite explain` lists each expectation and compares the source's columns with the recorded ones")
-    if action == "explain":
-        for e in suite["expectations"]:
-            print("  - " + _explain(e))
-        columns = record.get("columns")
-        if columns and cfg.dataset.uri:
-            from include.mlops.data.sources import read_source
 
-            now = read_source(cfg)
-            seen = {str(c): str(t) for c, t in now.dtypes.items()}
-            gone = sorted(set(columns) - set(seen))
-            new = sorted(set(seen) - set(columns))
-            retyped = sorted(c for c in set(columns) & set(seen) if columns[c] != seen[c])
-            if gone or new or retyped:
-                print(
-                    "the source's columns changed since: "
-                    + "; ".join(
-                        part
-                        for part in (
-                            f"gone {gone}" if gone else "",
-                            f"new {new}" if new else "",
-                            f"retyped {[f'{c}: {columns[c]} -> {seen[c]}' for c in retyped]}" if retyped else "",
-                        )
-                        if part
-                    )
-                    + ". If that is intended, `suite derive`; else fix the source."
+
+def _print_source_changes(cfg, columns: dict[str, str] | None) -> None:
+    """The source's columns against the ones the suite was derived from: gone, new, retyped."""
+    if not columns or not cfg.dataset.uri:
+        return
+    from include.mlops.data.sources import read_source
+
+    now = read_source(cfg)
+    seen = {str(c): str(t) for c, t in now.dtypes.items()}
+    gone = sorted(set(columns) - set(seen))
+    new = sorted(set(seen) - set(columns))
+    retyped = sorted(c for c in set(columns) & set(seen) if columns[c] != seen[c])
+    if gone or new or retyped:
+        print(
+            "the source's columns changed since: "
+            + "; ".join(
+                part
+                for part in (
+                    f"gone {gone}" if gone else "",
+                    f"new {new}" if new else "",
+                    f"retyped {[f'{c}: {columns[c]} -> {seen[c]}' for c in retyped]}" if retyped else "",
                 )
-    return 0
+                if part
+            )
+            + ". If that is intended, `suite derive`; else fix the source."
+        )
 
 
 def _explain(expectation: dict[str, Any]) -> str:

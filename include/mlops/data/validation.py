@@ -2,28 +2,50 @@
 
 ``validate_frame`` runs a suite on a DataFrame in an ephemeral GX context (no project folder, no
 network) and returns a JSON-safe ``ValidationSummary``: per failed expectation its type, column and
-how many rows broke it. ``derive_suite`` writes a reasonable suite for a user's own data.
+how many rows broke it; ``validate_source`` does it on a batch read a slice at a time. The suites
+themselves are in ``include.mlops.data.suites`` (``derive_suite`` writes a reasonable suite for a
+user's own data) and the sources in ``include.mlops.data.column_source``; both are importable here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from include.mlops.core.exceptions import ConfigError
+from include.mlops.core.compat import gx_batch_fingerprint_off, gx_clear_engine_caches
 from include.mlops.core.jsonsafe import json_safe
-from include.mlops.core.memory import give_back_memory
+from include.mlops.data.column_source import ColumnSource, ParquetSource
+from include.mlops.data.suites import (
+    DERIVATION_VERSION,
+    derivation_inputs,
+    derive_suite,
+    fingerprint,
+    label_suite,
+    load_suite,
+    stale_keys,
+    without_target,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import pandas as pd
-    import pyarrow as pa
 
-    from include.mlops.core.config import PipelineConfig
+# the names ingest, the CLI and the window check import from here
+__all__ = [
+    "DERIVATION_VERSION",
+    "ColumnSource",
+    "FailedExpectation",
+    "ParquetSource",
+    "ValidationSummary",
+    "derivation_inputs",
+    "derive_suite",
+    "fingerprint",
+    "label_suite",
+    "load_suite",
+    "stale_keys",
+    "validate_frame",
+    "validate_source",
+    "without_target",
+]
 
 
 @dataclass(frozen=True)
@@ -68,11 +90,6 @@ class FailedExpectation:
         return f"{self.expectation} on {where}: {what}"
 
 
-def _label(value: Any) -> Any:
-    """1.0 -> 1 (a label column with a missing value is read as floats); anything else unchanged."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
 def _hashable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | None) else str(value)
 
@@ -100,159 +117,6 @@ class ValidationSummary:
         if len(self.failed) > 1:
             lines += [f"  - {f.describe()}" for f in self.failed]
         return "\n".join(lines)
-
-
-def load_suite(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        suite = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"expectation suite {path} does not exist (dataset.suite in the config)") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"expectation suite {path} is not valid JSON: {exc}") from exc
-    if not isinstance(suite, dict) or not suite.get("name") or not isinstance(suite.get("expectations"), list):
-        raise ConfigError(f"expectation suite {path} needs a `name` and a list of `expectations`")
-    return suite
-
-
-# Bump when derive_suite's rules change, so suites derived by the old rules count as stale.
-DERIVATION_VERSION = 2
-
-
-def derivation_inputs(cfg: PipelineConfig) -> dict[str, Any]:
-    """The config keys a derived suite depends on. When one changes, the kept suite is stale."""
-    ds = cfg.dataset
-    return {
-        "derivation_version": DERIVATION_VERSION,
-        "name": ds.name,
-        "target": ds.target,
-        "task": ds.task,
-        "timestamp_column": ds.timestamp_column,
-        "features": list(ds.features) if ds.features is not None else None,
-        "exclude_columns": list(ds.exclude_columns),
-        "positive_label": ds.positive_label,
-        "label_delay_days": ds.label_delay_days,
-    }
-
-
-def fingerprint(inputs: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def stale_keys(suite: dict[str, Any], cfg: PipelineConfig) -> list[str]:
-    """The ``dataset.*`` keys whose value differs from what ``suite`` was derived for ([] = current).
-
-    A suite kept by an older version (no record) is stale as a whole: ``["derived_from"]``."""
-    recorded = (suite.get("meta") or {}).get("derived_from")
-    if not isinstance(recorded, dict) or "inputs" not in recorded:
-        return ["derived_from"]
-    now = derivation_inputs(cfg)
-    before = {"label_delay_days": 0, **recorded["inputs"]}  # recorded before late labels existed: no delay
-    return [k if k == "derivation_version" else f"dataset.{k}" for k in now if before.get(k) != now[k]]
-
-
-def without_target(suite: dict[str, Any], target: str) -> dict[str, Any]:
-    """``suite`` for a feature batch that has no label column (``dataset.label_delay_days`` > 0): every
-    expectation on ``target`` dropped, and ``target`` taken out of column-set expectations."""
-    kept: list[dict[str, Any]] = []
-    for exp in suite.get("expectations", []):
-        kwargs = exp.get("kwargs") or {}
-        if kwargs.get("column") == target:
-            continue
-        for name in ("column_set", "column_list"):
-            if isinstance(kwargs.get(name), list) and target in kwargs[name]:
-                exp = {**exp, "kwargs": {**kwargs, name: [c for c in kwargs[name] if c != target]}}
-        kept.append(exp)
-    return {**suite, "expectations": kept}
-
-
-def label_suite(cfg: PipelineConfig) -> dict[str, Any]:
-    """The GX suite a late-label feed must pass: at least one row; key present, not null, unique; target
-    not null and 0/1 (classification) or numeric (regression)."""
-    ds = cfg.dataset
-    key, target = ds.key_column, ds.target
-    exps: list[dict[str, Any]] = [
-        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": None}},
-        {"type": "expect_column_to_exist", "kwargs": {"column": key}},
-        {"type": "expect_column_to_exist", "kwargs": {"column": target}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": key}},
-        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": key}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}},
-    ]
-    if ds.task == "classification":
-        exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": target, "value_set": [0, 1]}})
-    else:
-        exps.append(
-            {"type": "expect_column_values_to_be_in_type_list", "kwargs": {"column": target, "type_list": _NUMERIC}}
-        )
-    return {"name": f"{ds.name}_labels", "expectations": exps}
-
-
-_NUMERIC = ["int", "int8", "int16", "int32", "int64", "Int64", "float", "float16", "float32", "float64", "Float64"]
-
-
-def derive_suite(
-    frame: pd.DataFrame, *, name: str, target: str, timestamp_column: str, task: str, cfg: PipelineConfig | None = None
-) -> dict[str, Any]:
-    """A suite derived from a sample of the user's data: schema, nulls, ranges with slack, category sets.
-
-    With ``cfg`` the suite records what it was derived from (the config keys, their fingerprint, the
-    columns and types it saw), so a later run can tell when it no longer fits the config."""
-    import datetime as dt
-
-    import pandas as pd
-
-    if cfg is not None and cfg.dataset.label_delay_days > 0:  # the batch lands without its label
-        frame = frame.drop(columns=[target], errors="ignore")
-    exps: list[dict[str, Any]] = [
-        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": None}},
-        {
-            "type": "expect_table_columns_to_match_set",
-            "kwargs": {"column_set": [str(c) for c in frame.columns], "exact_match": False},
-        },
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": timestamp_column}},
-    ]
-    if target in frame.columns:
-        exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": target}})
-    for col in frame.columns:
-        if col in (timestamp_column,):
-            continue
-        series = frame[col]
-        if col != target and series.notna().all():
-            exps.append(
-                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col}, "meta": {"derived": True}}
-            )
-        if pd.api.types.is_bool_dtype(series):
-            continue
-        if col == target and task == "classification":  # labels are 0/1 here (see preflight)
-            values = sorted({_label(v) for v in series.dropna().unique().tolist()}, key=str)
-            exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}})
-        elif pd.api.types.is_numeric_dtype(series):
-            lo, hi = series.min(), series.max()
-            if pd.isna(lo):
-                continue
-            span = float(hi - lo) or abs(float(hi)) or 1.0
-            exps.append(
-                {
-                    "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": col, "min_value": float(lo) - span, "max_value": float(hi) + span},
-                    "meta": {"derived": True, "observed_min": float(lo), "observed_max": float(hi)},
-                }
-            )
-        elif col == target or series.nunique(dropna=True) <= 50:
-            values = sorted(str(v) for v in series.dropna().unique())
-            exps.append({"type": "expect_column_values_to_be_in_set", "kwargs": {"column": col, "value_set": values}})
-    meta: dict[str, Any] = {"derived_from_rows": len(frame)}
-    if cfg is not None:
-        inputs = derivation_inputs(cfg)
-        meta["derived_from"] = {
-            "inputs": inputs,
-            "fingerprint": fingerprint(inputs),
-            "columns": {str(c): str(t) for c, t in frame.dtypes.items()},
-            "rows": len(frame),
-            "derived_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-    return {"name": name, "meta": meta, "expectations": exps}
 
 
 # How ``validate_frame`` splits a suite (see its docstring). Expectations of these types read only the
@@ -290,37 +154,6 @@ def _group_of(expectation: dict[str, Any], columns: list[str]) -> GroupKey:
     return tuple(dict.fromkeys(needed))
 
 
-class ColumnSource:
-    """What ``validate_frame`` reads a batch through: its columns, its length, an empty frame with its
-    schema, and the frame of some of its columns. This one wraps a DataFrame in memory."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.columns = [str(c) for c in frame.columns]
-        self.rows = len(frame)
-
-    def schema(self) -> pd.DataFrame:
-        return self.frame.iloc[0:0]
-
-    def read(self, columns: list[str] | None, text_as_arrow: bool = False) -> pd.DataFrame:
-        return self.frame if columns is None else self.frame[columns]
-
-    def parts(
-        self, column: str, rows_per_part: int, text_as_arrow: bool = False, by_value: bool = False
-    ) -> Iterator[pd.DataFrame]:
-        """The frame of ``column`` in parts of about ``rows_per_part`` rows: consecutive rows, or with
-        ``by_value`` ranges of values (equal values, and all nulls, always in the same part). A frame in memory
-        is one part: splitting it would hold more, not less."""
-        yield self.read([column], text_as_arrow)
-
-    def give_back(self) -> None:
-        """Called after each slice: a source that reads slices from a file returns their memory to the system
-        here (``give_back_memory``); a frame in memory holds the batch anyway, and trimming its heap costs time."""
-
-    def finish(self) -> None:
-        """Called after the last slice (a file source checks here what no expectation read)."""
-
-
 # Expectations whose verdict and details depend on a text column's values only, not on its dtype: a
 # Parquet source hands GX such a column as Arrow-backed strings (``string[pyarrow]``, no Python object per
 # value: a third of the memory, and decoded several times faster). Null-counting and type expectations
@@ -328,164 +161,6 @@ class ColumnSource:
 _TEXT_AS_ARROW = frozenset(
     {"expect_column_values_to_be_unique", "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"}
 )
-
-
-class ParquetSource(ColumnSource):
-    """A Parquet file (its bytes, or its local path: ``Lake.partition_file``) read one slice at a time: only the
-    columns a slice needs are decoded, the row count and schema come from the footer, and a text column whose
-    expectations read only its values (``_TEXT_AS_ARROW``) is decoded as Arrow-backed strings. Other
-    columns decode exactly as ``Lake.read_partition`` decodes them. A file that is not readable Parquet
-    raises ``CorruptPartition``, as reading the partition would; ``finish`` decodes the columns no
-    expectation read, so a damaged page anywhere is still found."""
-
-    def __init__(self, data: bytes | str, uri: str) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.data, self.uri, self.decoded = data, uri, set[str]()
-        with self._readable():
-            self.file = pq.ParquetFile(pa.BufferReader(data) if isinstance(data, bytes) else data)
-            self._schema = self.file.schema_arrow.empty_table().to_pandas()
-        self.columns = [str(c) for c in self._schema.columns]
-        self.rows = self.file.metadata.num_rows
-
-    def _readable(self) -> Any:
-        import contextlib
-
-        import pyarrow as pa
-
-        from include.mlops.data.lake import _sha256
-        from include.mlops.core.exceptions import CorruptPartition
-
-        @contextlib.contextmanager
-        def guard() -> Any:
-            try:
-                yield
-            except (pa.ArrowException, OSError) as exc:  # as Lake.read_partition reports it
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}"
-                raise CorruptPartition(self.uri, _sha256(self.data), reason) from exc
-
-        return guard()
-
-    def schema(self) -> pd.DataFrame:
-        return self._schema
-
-    def read(self, columns: list[str] | None, text_as_arrow: bool = False) -> pd.DataFrame:
-        with self._readable():
-            table = self.file.read(columns=columns, use_pandas_metadata=True)
-            self.decoded.update(table.column_names)
-            return _to_pandas(table, text_as_arrow)
-
-    def parts(
-        self, column: str, rows_per_part: int, text_as_arrow: bool = False, by_value: bool = False
-    ) -> Iterator[pd.DataFrame]:
-        """``column`` in parts of about ``rows_per_part`` rows, one part held at a time: consecutive rows (one
-        pass over the file), or with ``by_value`` ranges of values whose bounds are quantiles of a seeded sample
-        of the column, so equal values always fall in the same part (nulls and NaN in the first); each such part
-        is decoded again from the file, row group by row group, keeping only its rows. A column whose type
-        Arrow cannot order is one part."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        count = -(-self.rows // max(rows_per_part, 1))
-        if count > 1 and not by_value:
-            with self._readable():
-                batches = self.file.iter_batches(batch_size=rows_per_part, columns=[column], use_pandas_metadata=True)
-                for batch in batches:
-                    self.decoded.add(column)
-                    yield _to_pandas(pa.Table.from_batches([batch]), text_as_arrow)
-                    del batch
-            return
-        bounds = self._bounds(column, count) if count > 1 else []
-        if not bounds:
-            yield self.read([column], text_as_arrow)
-            return
-        for lo, hi in zip([None, *bounds], [*bounds, None], strict=True):
-            kept = []
-            with self._readable():
-                for batch in self.file.iter_batches(columns=[column], use_pandas_metadata=True):
-                    values = batch.column(0)
-                    inside = pc.invert(_at_least(values, bounds[0])) if lo is None else _at_least(values, lo)
-                    if lo is not None and hi is not None:
-                        inside = pc.and_(inside, pc.invert(_at_least(values, hi)))
-                    kept.append(batch.filter(inside))
-                table = pa.Table.from_batches(kept)
-            del kept
-            self.decoded.add(column)
-            yield _to_pandas(table, text_as_arrow)
-            del table
-
-    def _bounds(self, column: str, count: int, sample_rows: int = 20_000) -> list[Any]:
-        """Up to ``count - 1`` distinct, increasing values of ``column`` that split it into ``count`` ranges
-        of about equal rows (quantiles of a seeded sample of each row group); [] if Arrow cannot order it."""
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        rng = np.random.default_rng(0)
-        picks = []
-        with self._readable():
-            for batch in self.file.iter_batches(columns=[column]):
-                values = batch.column(0)
-                take = min(len(values), max(1, sample_rows * len(values) // max(self.rows, 1)))
-                picks.append(values.take(pa.array(rng.choice(len(values), size=take, replace=False))))
-        sample = pc.drop_null(pa.chunked_array(picks))
-        try:
-            if pa.types.is_floating(sample.type):
-                sample = sample.filter(pc.invert(pc.is_nan(sample)))
-            ordered = sample.take(pc.sort_indices(sample))
-            bounds = list(dict.fromkeys(ordered[len(ordered) * q // count] for q in range(1, count)))
-            if bounds:
-                _at_least(sample, bounds[0])  # every range compares values this way
-        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return []
-        return [b for b in bounds if b.is_valid]
-
-    def give_back(self) -> None:
-        give_back_memory()
-
-    def finish(self) -> None:
-        with self._readable():
-            for column in self.columns:
-                if column not in self.decoded:
-                    self.file.read(columns=[column])
-
-
-def _to_pandas(table: pa.Table, text_as_arrow: bool) -> pd.DataFrame:
-    """``table`` as ``Lake.read_partition`` decodes it; with ``text_as_arrow`` its text as Arrow-backed strings."""
-    import pandas as pd
-    import pyarrow as pa
-
-    if text_as_arrow:
-        text = pd.StringDtype("pyarrow")
-        return table.to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get)
-    return table.to_pandas()
-
-
-def _at_least(values: Any, bound: Any) -> Any:
-    """Which of ``values`` are >= ``bound``: False for a null or NaN (they belong to the first range)."""
-    import pyarrow.compute as pc
-
-    return pc.fill_null(pc.greater_equal(values, bound), False)
-
-
-class _NoBatchFingerprint:
-    """GX 1.x md5-hashes every pandas batch below 1 GB (``pd.util.hash_pandas_object`` over all columns,
-    string columns included) only to put a ``pandas_data_fingerprint`` in the batch markers, once per
-    ``get_batch`` and again per ``validate``: 1.8 s per pass at 1M rows, more than the checks themselves.
-    Nothing here reads that marker (the lake records its own content hash), so it is switched off while
-    we validate and restored after."""
-
-    def __enter__(self) -> None:
-        from great_expectations.execution_engine import pandas_execution_engine as engine
-
-        self.engine, self.before = engine, getattr(engine, "HASH_THRESHOLD", None)
-        if self.before is not None:
-            engine.HASH_THRESHOLD = 0  # hashed only when the frame's memory_usage() is below it: never
-
-    def __exit__(self, *exc: object) -> None:
-        if self.before is not None:
-            self.engine.HASH_THRESHOLD = self.before
 
 
 class _Gx:
@@ -528,10 +203,7 @@ class _Gx:
         keeps every metric it resolved for the context's life (each check's boolean row mask among them: 3 MB a
         check at 3M rows, never freed) and the last slice's frame; a slice's metrics are never needed for the
         next (GX recomputes every metric of a validation's graph)."""
-        engine = self.batch_definition.data_asset.datasource.get_execution_engine()
-        for cache in (getattr(engine, "_metric_cache", None), getattr(engine.batch_manager, "_batch_data_cache", None)):
-            if isinstance(cache, dict):
-                cache.clear()
+        gx_clear_engine_caches(self.batch_definition.data_asset.datasource.get_execution_engine())
 
 
 _SLOT = "_mlops_index"  # GX returns results in its own order (errors first): each carries its index in meta
@@ -564,7 +236,7 @@ def validate_source(source: ColumnSource, suite: dict[str, Any]) -> ValidationSu
         groups.setdefault(_group_of(e, source.columns), []).append(i)
     gx = _Gx()
     results: dict[int, Any] = {}
-    with _NoBatchFingerprint():
+    with gx_batch_fingerprint_off():
         for key, indexes in groups.items():
             partwise = _partwise(key, indexes, expectations, source.rows)
             if partwise:  # a big batch: these checks run part by part, the group's others on the whole column

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
 
 from include.mlops.core.exceptions import DataConfigMismatch, DataValidationFailed, InsufficientData
-from include.mlops.data.ingest import ingest_day, land_labels, suite_for
+from include.mlops.data.ingest import ingest_day, land_labels, quarantined, suite_for
 from include.mlops.data.lake import Lake
 from include.mlops.data.outcomes import join_labels, last_matured_day, matured
 from include.mlops.data.sources import load_day, load_labels
@@ -163,6 +164,9 @@ def test_a_bad_label_feed_is_quarantined_with_a_message_naming_the_check(make_co
     prefix = f"quarantine/{cfg.dataset.name}.labels/ds={label_day}"
     assert lake.storage.exists(f"{prefix}/part-0.parquet") and lake.storage.exists(f"{prefix}/validation.json")
     assert lake.read_json(f"{prefix}/validation.json")["success"] is False
+    words = quarantined(caught.value)  # what land_labels' task pushes to XCom and logs as its OUTCOME
+    assert words.status == "quarantined" and words.failed and failed in words.first
+    assert words.summary["success"] is False and json.loads(json.dumps(words.summary)) == words.summary
     assert lake.partition_info("labels", cfg.dataset.name, label_day).content_hash == good.content_hash  # kept
     monkeypatch.setattr(sources, "load_labels", real)
     assert land_labels(cfg, lake, run_day).content_hash == good.content_hash  # a fixed feed lands again ...
@@ -229,3 +233,19 @@ def test_labels_with_another_key_column_name_are_refused_naming_the_column_and_t
     message = str(caught.value)
     assert "'id' (dataset.key_column) is not in the labels at" in message and str(path) in message
     assert "Did you mean 'idd'?" in message and "set dataset.key_column in" in message
+
+
+def test_a_failed_validation_in_words_says_whether_the_day_was_quarantined_or_kept():
+    from include.mlops.core.exceptions import CuratedDayKept
+
+    failed = {
+        "expectation": "expect_column_values_to_not_be_null",
+        "column": "amount",
+        "unexpected_count": 7,
+        "unexpected_percent": 70.0,
+    }
+    kept = quarantined(CuratedDayKept("kept", {"failed": [failed], "rows": 10, "cause": "suite changed"}))
+    assert (kept.status, kept.rows, kept.cause) == ("kept", 10, "suite changed")
+    assert kept.first.startswith("expect_column_values_to_not_be_null") and "'amount'" in kept.first
+    nothing = quarantined(DataValidationFailed("empty", {}))
+    assert (nothing.status, nothing.failed, nothing.first) == ("quarantined", (), "see validation.json")

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from include.mlops.core.config import DEFAULT_CONFIG_PATH, FAULTS, load_config
-from include.mlops.data.lake import frame_to_parquet
 from include.mlops.core.exceptions import CorruptPartition
+from include.mlops.data.lake import frame_to_parquet
 from include.mlops.data.simulator import generate_day, inject_fault
 from include.mlops.data.validation import (
     ParquetSource,
@@ -240,19 +240,3 @@ def test_a_break_in_the_last_part_alone_fails_the_batch(where, monkeypatch):
     }[where]
     assert not fast.success and broken in [f.expectation for f in fast.failed]
     assert fast == whole
-
-
-def test_gx_keeps_nothing_of_a_slice_after_forget():
-    """GX's pandas engine caches every resolved metric (row masks too) for the context's life; ``forget`` empties
-    it between slices. If GX renames what it keeps, this fails, and the slices' memory would add up again."""
-    import include.mlops.data.validation as validation
-
-    gx = validation._Gx()
-    frame = pd.DataFrame({"a": range(5000)})
-    exp = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "min_value": 0, "max_value": 9}}
-    assert not gx.validate(frame, "s", {0: exp}, "BOOLEAN_ONLY")[0].success
-    engine = gx.batch_definition.data_asset.datasource.get_execution_engine()
-    assert len(engine._metric_cache) > 0 and engine.batch_manager._batch_data_cache
-    gx.forget()
-    assert len(engine._metric_cache) == 0 and not engine.batch_manager._batch_data_cache
-    assert gx.validate(frame.clip(upper=9), "s", {0: exp}, "BOOLEAN_ONLY")[0].success  # still validates after

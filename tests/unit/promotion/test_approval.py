@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 
 from include.mlops.core.config import parse_config
+from include.mlops.core.exceptions import InvalidApproval
 from include.mlops.data.lake import Lake
 from include.mlops.model.registry import champion_version
 from include.mlops.promotion.aliases import promote
-from include.mlops.promotion.approval import Answer, answer_from_event, body, record, wait_reason
+from include.mlops.promotion.approval import Answer, Verdict, answer_from_event, body, record, verdict, wait_reason
 
 BLESSED = {
     "model_name": "fraud",
@@ -97,6 +98,35 @@ def test_answers_from_the_resume_event():
     assert not rejected.approved and rejected.by == "bob" and rejected.summary == "rejected by bob"
     timed_out = answer_from_event({"chosen_options": ["Reject"], "responded_at": at, "responded_by_user": None})
     assert timed_out.timed_out and not timed_out.approved and "no answer" in timed_out.summary
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (None, Verdict(True, "d/r", "")),  # the approval task was skipped: no human needed
+        (
+            Answer(True, "alice", "t", "ok").as_dict(),
+            Verdict(True, "d/r (approved by alice)", "approved by alice at t: ok"),
+        ),
+        (
+            Answer(False, "bob", "t", "wait for the audit").as_dict(),
+            Verdict(False, "d/r", "rejected by bob: wait for the audit"),
+        ),
+        (Answer(False, "bob", "t").as_dict(), Verdict(False, "d/r", "rejected by bob: (no comment)")),
+        (
+            Answer(False, "timeout", "t", timed_out=True).as_dict(),
+            Verdict(False, "d/r", "no answer before promotion.approval_timeout"),
+        ),
+    ],
+)
+def test_the_promotion_reads_the_answer_as_go_or_skip_and_who_moves_the_champion(answer, expected):
+    assert verdict(answer, "d/r") == expected
+
+
+@pytest.mark.parametrize("answer", ["Approve", {"by": "alice"}, ["approved"], True])
+def test_anything_but_the_approval_tasks_answer_is_a_wiring_mistake(answer):
+    with pytest.raises(InvalidApproval, match="approval must be the approval task's answer"):
+        verdict(answer, "d/r")
 
 
 def test_the_answer_is_tagged_written_into_the_decision_and_the_history(make_config, mlflow_client):
