@@ -22,6 +22,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from include.mlops.core.compat import (
+    SKLEARN_COLUMN_TRANSFORMER,
+    SKLEARN_PIPELINE,
+    SKLEARN_ROWWISE_STEPS,
+    qualname,
+    sklearn_transform_output,
+)
 from include.mlops.core.config import PipelineConfig
 from include.mlops.core.exceptions import (
     DayNotCurated,
@@ -120,7 +127,9 @@ def model_features(client: MlflowClient, model_name: str, version: str) -> tuple
 
     mv = get_version(client, model_name, version)
     if mv.run_id:
-        import mlflow.artifacts
+        import json
+        import tempfile
+
         from mlflow.exceptions import MlflowException
 
         try:
@@ -129,7 +138,7 @@ def model_features(client: MlflowClient, model_name: str, version: str) -> tuple
                 with open(path, encoding="utf-8") as f:
                     features = json.load(f)["features"]
             return tuple(features["numeric"]) + tuple(features["categorical"])
-        except (MlflowException, OSError, KeyError, TypeError) as exc:
+        except (MlflowException, OSError, ValueError, KeyError, TypeError) as exc:
             log.info("%s version %s: no usable lineage (%s); reading its signature", model_name, version, exc)
     signature = version_signature(client, model_name, version)
     if signature is None or signature.inputs is None:
@@ -212,20 +221,9 @@ def _scores(model: ScoringModel, frame: pd.DataFrame, task: str) -> Any:
 # combination and gathered, instead of OneHotEncoder looking up 4M Python strings; numeric blocks are
 # transformed as the ColumnTransformer would. The first rows are checked against the pipeline's own transform:
 # any difference and the whole day is scored by the pipeline as a whole instead.
-ROWWISE_STEPS = frozenset(
-    {
-        "sklearn.impute._base.SimpleImputer",
-        "sklearn.preprocessing._encoders.OneHotEncoder",
-        "sklearn.preprocessing._encoders.OrdinalEncoder",
-        "sklearn.preprocessing._data.StandardScaler",
-    }
-)
+ROWWISE_STEPS = SKLEARN_ROWWISE_STEPS  # the exact classes trusted to map each row on its own (core.compat)
 DISTINCT_SPAN = 1 << 22  # the most value combinations a block may have for the per-combination path
 CHECK_ROWS = 2_000  # rows compared with the pipeline's own transform before the fast path is trusted
-
-
-def _qualname(obj: Any) -> str:
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def _rowwise_split(model: Any) -> tuple[Any, Any] | None:
@@ -233,29 +231,25 @@ def _rowwise_split(model: Any) -> tuple[Any, Any] | None:
     dense default output; None for anything else (scored by the pipeline as a whole)."""
     import sklearn
 
-    if _qualname(model) != "sklearn.pipeline.Pipeline" or len(model.steps) != 2:
+    if qualname(model) != SKLEARN_PIPELINE or len(model.steps) != 2:
         return None
     pre, est = model.steps[0][1], model.steps[1][1]
-    if _qualname(pre) != "sklearn.compose._column_transformer.ColumnTransformer":
+    if qualname(pre) != SKLEARN_COLUMN_TRANSFORMER:
         return None
     if sklearn.get_config().get("transform_output", "default") != "default" or getattr(pre, "sparse_output_", True):
         return None
     for obj in (model, pre):
-        if getattr(obj, "_sklearn_output_config", {}).get("transform", "default") != "default":
+        if sklearn_transform_output(obj) != "default":
             return None
     for _, transformer, _ in pre.transformers_:
         if isinstance(transformer, str):
             if transformer != "drop":  # passthrough: keep the ColumnTransformer's own handling
                 return None
             continue
-        steps = (
-            [s for _, s in transformer.steps]
-            if _qualname(transformer) == "sklearn.pipeline.Pipeline"
-            else [transformer]
-        )
-        if not all(_qualname(s) in ROWWISE_STEPS for s in steps):
+        steps = [s for _, s in transformer.steps] if qualname(transformer) == SKLEARN_PIPELINE else [transformer]
+        if not all(qualname(s) in ROWWISE_STEPS for s in steps):
             return None
-        if any(getattr(s, "_sklearn_output_config", {}).get("transform", "default") != "default" for s in steps):
+        if any(sklearn_transform_output(s) != "default" for s in steps):
             return None
         if any(getattr(s, "sparse_output", False) is True or getattr(s, "sparse", False) is True for s in steps):
             return None

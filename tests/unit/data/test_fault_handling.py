@@ -9,9 +9,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from include.mlops.core.exceptions import InsufficientData, PromotionConflict, SourceError
+from include.mlops.core.exceptions import CorruptPartition, InsufficientData, PromotionConflict, SourceError
 from include.mlops.data.lake import Lake
-from include.mlops.core.exceptions import CorruptPartition
 from include.mlops.data.simulator import generate_day
 from include.mlops.model.registry import champion_version
 from include.mlops.model.window import Window, assemble_window
@@ -110,9 +109,10 @@ class FakeRegistry:
 
     def get_model_version_by_alias(self, name, alias):
         from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-        if alias not in self.aliases:
-            raise MlflowException(f"Registered model alias {alias} not found.")
+        if alias not in self.aliases:  # what a missing model answers (the registry reads the code, not the text)
+            raise MlflowException(f"Registered model alias {alias} not found.", error_code=RESOURCE_DOES_NOT_EXIST)
         return SimpleNamespace(version=self.aliases[alias])
 
     def get_model_version(self, name, version):
@@ -220,7 +220,7 @@ def test_re_evaluating_the_current_champion_replays_its_blessing_and_records_not
     )
     holdout = pd.DataFrame({"is_fraud": [0, 1, 0, 1], "amount": [1.0, 2.0, 3.0, 4.0]})
     model = SimpleNamespace(predict_proba=lambda x: np.column_stack([1 - x["amount"] / 5, x["amount"] / 5]))
-    monkeypatch.setattr(registry, "load_version", lambda name, version: model)
+    monkeypatch.setattr(registry, "load_version", lambda client, name, version: model)
     evaluation = evaluate(reg, cfg, "2", holdout)
     assert evaluation.already_champion and evaluation.decision.promote
     assert evaluation.champion_version == "1" and evaluation.decision.challenger_value == 0.25
@@ -242,8 +242,6 @@ def test_a_retry_closes_the_mlflow_run_an_earlier_attempt_left_running(make_conf
         mlflow_client.create_experiment(cfg.mlflow.experiment)
     )
     orphan = mlflow_client.create_run(experiment.experiment_id, tags={RUN_KEY_TAG: "dag/run-1"}).info.run_id
-    result = train_and_register(
-        mlflow_client, mlflow_uri, cfg, assemble_window(lake, cfg, window), window, "dag/run-1", {}
-    )
+    result = train_and_register(mlflow_client, cfg, assemble_window(lake, cfg, window), window, "dag/run-1", {})
     assert mlflow_client.get_run(orphan).info.status == "FAILED"
     assert mlflow_client.get_run(result.run_id).info.status == "FINISHED"
