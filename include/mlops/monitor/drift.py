@@ -272,7 +272,8 @@ def publish(
 
     ds = dt.date.fromisoformat(result.ds)
     with tempfile.TemporaryDirectory() as tmp:
-        htmls, uris = [], {}
+        htmls: list[Path] = []
+        uris: dict[str, Any] = {}
         for filename, snap, attr in (
             ("report.html", snapshot, "report_uri"),
             ("prediction_report.html", prediction_snapshot, "prediction_report_uri"),
