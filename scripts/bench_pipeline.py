@@ -243,7 +243,7 @@ data = assemble_window(lake, cfg, window)
 for uri in sys.argv[4:]:
     mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    res = train_and_register(client, uri, cfg, data, window, "bench/seed-champion", {"trigger_reason": "bench seed"})
+    res = train_and_register(client, cfg, data, window, "bench/seed-champion", {"trigger_reason": "bench seed"})
     ev = evaluate(client, cfg, res.version, data.holdout)
     promote(client, cfg.model.name, res.version, None, promote_decision=ev.decision.promote,
             reason=ev.decision.reason, actor="bench_pipeline seed")
@@ -325,7 +325,6 @@ def _plain_child(spec: dict[str, Any]) -> None:
     t = time.perf_counter()
     result = train_best(
         client,
-        uri,
         cfg,
         lake,
         check,

@@ -127,7 +127,7 @@ else:
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if {step!r} == "train":
         from include.mlops.model.training import train_on_check
-        result = train_on_check(client, uri, cfg, lake, check, "bench/scaling-{rows}", {{}})
+        result = train_on_check(client, cfg, lake, check, "bench/scaling-{rows}", {{}})
         check["version"] = result.version
         json.dump(check, open(state, "w"))
         done(seconds=time.perf_counter() - t, version=result.version, rows_train=result.rows_train)

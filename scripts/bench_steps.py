@@ -93,7 +93,7 @@ land_batch(big, lake, day); publish(big, lake, day)
 mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
 client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 data = assemble_window(lake, small, window)
-trained = train_and_register(client, uri, small, data, window, "bench/score-champion", {{}})
+trained = train_and_register(client, small, data, window, "bench/score-champion", {{}})
 ev = evaluate(client, small, trained.version, data.holdout)
 promote(client, small.model.name, trained.version, None, promote_decision=ev.decision.promote,
         reason=ev.decision.reason, actor="bench score seed")

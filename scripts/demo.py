@@ -167,7 +167,7 @@ def queued_drift_run(ds: str) -> dict | None:
     return conf
 
 
-def policy_metrics(cfg, never_version: str) -> dict:
+def policy_metrics(cfg, client, never_version: str) -> dict:
     """Realized primary metric on the post-shift days, pooled, for three policies on the same days and labels.
 
     On drift: what the prediction log says the champion in force predicted each day (no re-score), joined
@@ -189,7 +189,7 @@ def policy_metrics(cfg, never_version: str) -> dict:
     curated = set(lake.list_partitions("curated", name))
     last = START + dt.timedelta(days=DAYS)
     days = [d for d in (SHIFT + dt.timedelta(days=i) for i in range((last - SHIFT).days)) if d.isoformat() in curated]
-    never_model = load_version(cfg.model.name, never_version)
+    never_model = load_version(client, cfg.model.name, never_version)
 
     def labelled(day: dt.date) -> pd.DataFrame | None:
         labels = read_labels(lake, cfg, day)
@@ -325,7 +325,7 @@ def main() -> int:
     land_late_labels(cfg, [end - dt.timedelta(days=k) for k in range(delay - 1, -1, -1)])
 
     say("==> realized post-shift performance under three policies (never / on drift / daily)")
-    policies = policy_metrics(cfg, never_version)
+    policies = policy_metrics(cfg, client, never_version)
     never, ours, daily = (policies[f"metric_{p}_retrain"] for p in ("never", "drift", "daily"))
     summary = {
         "champion_version": champion_version(client, cfg.model.name),

@@ -65,7 +65,7 @@ def _publish_clean(lake: Lake, dataset: str, days) -> None:
         lake.write_partition("curated", dataset, d, _simulated(d))
 
 
-def _seed_champion(cfg, lake: Lake, client, tracking_uri: str) -> str:
+def _seed_champion(cfg, lake: Lake, client) -> str:
     from include.mlops.model.training import train_and_register
     from include.mlops.model.window import Window, assemble_window
     from include.mlops.promotion.aliases import promote
@@ -73,7 +73,7 @@ def _seed_champion(cfg, lake: Lake, client, tracking_uri: str) -> str:
 
     window = Window.ending(CLEAN_BEFORE[-1] + dt.timedelta(days=1), len(CLEAN_BEFORE), 3)
     data = assemble_window(lake, cfg, window)
-    version = train_and_register(client, tracking_uri, cfg, data, window, "seed/champion", {}).version
+    version = train_and_register(client, cfg, data, window, "seed/champion", {}).version
     evaluation = evaluate(client, cfg, version, data.holdout)
     promote(
         client,
@@ -118,7 +118,7 @@ def faulty(tmp_path_factory, dags, mlflow_uri):
         lake = Lake.at(cfg.lake_root)
         client = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
         _publish_clean(lake, cfg.dataset.name, CLEAN_BEFORE + CLEAN_AFTER)
-        champion = _seed_champion(cfg, lake, client, mlflow_uri)
+        champion = _seed_champion(cfg, lake, client)
         before = {"lake": lake_snapshot(lake, cfg.dataset.name), "registry": registry_state(client, cfg.model.name)}
         runs = {}
         for fault, d in FAULT_DAYS.items():

@@ -75,17 +75,12 @@ class MlflowServer(support.MlflowServer):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import mlflow
-
-    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    """The tracking server. MLflow's process-wide URIs are left alone (the session's store): the library reaches
+    the server only through the client the hook builds from the connection."""
     srv = MlflowServer(tmp_path_factory.mktemp("mlflow-faults"))
     srv.start()
-    mlflow.set_tracking_uri(srv.url)  # the library loads models by registry URI through the fluent API
-    mlflow.set_registry_uri(srv.url)
     yield srv
     srv.stop()
-    mlflow.set_tracking_uri(tracking)  # the hook points this process's fluent API at the server: put it back
-    mlflow.set_registry_uri(registry)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +113,7 @@ def world(tmp_path_factory, server):
     client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
     window = Window.ending(WINDOW_END, len(DAYS), 3)
     data = assemble_window(lake, cfg, window)
-    seed = train_and_register(client, server.url, cfg, data, window, "seed/weak", {})
+    seed = train_and_register(client, cfg, data, window, "seed/weak", {})
     model_uri = client.get_run(seed.run_id).data.tags["model_uri"]
     return types.SimpleNamespace(root=root, lake=lake, holdout=data.holdout, seed_run=seed.run_id, seed_uri=model_uri)
 
