@@ -9,6 +9,8 @@ cheaply by every stage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 # --- MLflow ---------------------------------------------------------------------------------------------------
 # None. Every MLflow call goes through an ``MlflowClient`` passed in, by public API only: the model is logged by
 # client calls (``include.mlops.model.training.log_sklearn_model``: ``create_logged_model``, ``save_model``,
@@ -96,12 +98,15 @@ def sklearn_transform_output(estimator: object) -> str:
 
 
 # --- Airflow ------------------------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from uuid import UUID
+
 HITL_MODULE = "airflow.sdk.execution_time.hitl"  # the Task SDK's own human-in-the-loop client (private)
 
 
 def request_human_input(
     *,
-    ti_id: object,
+    ti_id: UUID,
     options: list[str],
     subject: str,
     body: str,
