@@ -24,8 +24,8 @@ import types
 
 import pytest
 
+import mlops_dev as support
 from include.mlops.data.lake import Lake
-from tests import support
 from tests.e2e.conftest import (
     UTC,
     ChampionWatcher,
