@@ -5,11 +5,21 @@ from pathlib import Path
 
 import pytest
 
+from mlops_dev import start_mlflow_server
+
 ROOT = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
 
 
 PARAM_DEFAULTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """The URL of an ``mlflow server`` (SQLite store, served artifacts) for each module that asks for it
+    (test_mlflow_server.py, test_rollback_fail_fast.py); stopped at the module's end."""
+    with start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), timeout=120) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from include.mlops.model.registry import champion_version
-from mlops_dev import start_mlflow_server
 from tests.e2e.conftest import day, ingest, task_states, train, xcom
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """The URL of an ``mlflow server`` (SQLite store, served artifacts) for this module; stopped at its end."""
-    with start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), timeout=120) as server:
-        yield server.url
 
 
 def test_train_and_promote_through_the_tracking_server(mlflow_server, make_config, dags, monkeypatch):

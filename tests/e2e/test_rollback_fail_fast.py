@@ -6,22 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from include.mlops.model.registry import champion_version
 from tests.e2e.conftest import run_dag, task_instances
-from tests.e2e.test_mlflow_server import mlflow_server  # noqa: F401  (the module-scoped server fixture)
-
-
-@pytest.fixture
-def restore_mlflow_uris():
-    """The hook points MLflow's process-wide URIs at the server; later tests must not inherit a stopped one."""
-    import mlflow
-
-    saved = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    yield
-    mlflow.set_tracking_uri(saved[0])
-    mlflow.set_registry_uri(saved[1])
 
 
 def _registry_with_two_champions(client, name: str) -> None:
@@ -40,7 +26,6 @@ def _registry_with_two_champions(client, name: str) -> None:
 
 def test_a_bad_rollback_target_fails_in_seconds_without_retry(
     mlflow_server,  # noqa: F811
-    restore_mlflow_uris,
     make_config,
     dags,
     monkeypatch,
