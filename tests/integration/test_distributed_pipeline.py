@@ -7,26 +7,28 @@ on them.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 
 import pytest
 
-from tests.integration.conftest import DATASET, LAKE_BUCKET, MLFLOW_BUCKET, MODEL_NAME, Stack
+from tests.integration.conftest import (
+    DATASET,
+    DAYS,
+    INGEST,
+    LAKE_BUCKET,
+    MLFLOW_BUCKET,
+    MODEL_NAME,
+    TRAIN,
+    WINDOW_END,
+    Stack,
+    _logical,
+)
 
 pytestmark = pytest.mark.integration
 
-INGEST, TRAIN = "ingest_and_validate", "train_and_promote"
-DAYS = [dt.date(2026, 5, 1) + dt.timedelta(days=i) for i in range(6)]
-WINDOW_END = DAYS[-1] + dt.timedelta(days=1)
 CURATED = f"lake/curated/{DATASET}/"
 STATE: dict = {}
-
-
-def _logical(day: dt.date) -> str:
-    """The logical date whose (inferred) data interval is ``day``: the interval ending at its midnight."""
-    return f"{day + dt.timedelta(days=1)}T00:00:00Z"
 
 
 def _curated(stack: Stack) -> dict[str, dict]:

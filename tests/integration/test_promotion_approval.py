@@ -5,7 +5,7 @@ scheduler's timeout sweep, and ``promote_challenger`` acts on the answer.
 
 Order and shared state: pytest runs the files of this directory alphabetically, so this module runs after
 test_distributed_pipeline (six curated days 2026-05-01..06 and a champion, ``O``) and test_kill_recovery. Run on its
-own it first makes those (``test_scoring_stack._make_champion``).
+own it first makes those (``conftest._make_champion``).
 
 A blessed challenger, deterministically. Only a blessed challenger waits for a human, and the evaluation blesses
 only a strict improvement on the champion; a challenger trained on the same days as the champion ties with it. So
@@ -15,7 +15,7 @@ model on the same window; simulator, split and estimator are seeded) beats it, w
 ``min_improvement: 0``, ``floor: 0`` and no guardrails. Whether it was blessed is still asserted (the evaluation's
 XCom), with the evaluation's reason when it was not.
 
-The config: task processes read ``MLOPS_CONFIG`` (the file ``conftest._write_pipeline_config`` wrote) when they run,
+The config: task processes read ``MLOPS_CONFIG`` (``mlops_dev.stack.write_pipeline_config`` wrote it) when they run,
 so the module rewrites that file per step (the stack's document plus the keys above and ``promotion``) and restores
 it in the fixture's finalizer. Nothing else depends on the keys changed: the dag-processor parses the DAGs without
 reading the config, and the API server's plugins (``/mlops/metrics``, ``/mlops/reports``) read only the lake and
@@ -40,9 +40,20 @@ import pytest
 import yaml
 
 from mlops_dev import wait_until
-from tests.integration.conftest import MODEL_NAME, Stack
-from tests.integration.test_distributed_pipeline import DAYS, INGEST, TRAIN, WINDOW_END
-from tests.integration.test_scoring_stack import _champion, _make_champion, _mlflow, _run_ok, _task_states, _trigger
+from tests.integration.conftest import (
+    DAYS,
+    INGEST,
+    MODEL_NAME,
+    TRAIN,
+    WINDOW_END,
+    Stack,
+    _champion,
+    _make_champion,
+    _mlflow,
+    _run_ok,
+    _task_states,
+    _trigger,
+)
 
 pytestmark = pytest.mark.integration
 

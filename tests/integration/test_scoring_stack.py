@@ -29,8 +29,22 @@ from typing import Any
 import pytest
 
 from mlops_dev import wait_until
-from tests.integration.conftest import DATASET, LAKE_BUCKET, MODEL_NAME, Stack
-from tests.integration.test_distributed_pipeline import DAYS, INGEST, TRAIN, WINDOW_END, _logical
+from tests.integration.conftest import (
+    DATASET,
+    DAYS,
+    INGEST,
+    LAKE_BUCKET,
+    MODEL_NAME,
+    TRAIN,
+    Stack,
+    _champion,
+    _curated_key,
+    _logical,
+    _make_champion,
+    _run_ok,
+    _task_states,
+    _trigger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +54,6 @@ SCORE = "score_batch"
 NEW_DAY = dt.date(2026, 5, 10)
 RANGE = DAYS[1:4]  # 2026-05-02..04, re-scored over REST in test_b
 STATE: dict[str, Any] = {}
-
-
-def _curated_key(day: dt.date) -> str:
-    return f"lake/curated/{DATASET}/ds={day}/part-0.parquet"
 
 
 def _predictions_key(day: dt.date) -> str:
@@ -69,50 +79,6 @@ def _predictions(stack: Stack, day: dt.date) -> dict[str, Any] | None:
         "null_scores": table.column("score").null_count,
         "etag": keys[key]["ETag"],
     }
-
-
-def _mlflow(stack: Stack) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=stack.mlflow_url, registry_uri=stack.mlflow_url)  # not the global registry URI
-
-
-def _champion(stack: Stack) -> str | None:
-    from include.mlops.model.registry import champion_version
-
-    return champion_version(_mlflow(stack), MODEL_NAME)
-
-
-def _trigger(stack: Stack, dag_id: str, body: dict[str, Any]) -> str:
-    r = stack.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-    assert r.status_code in (200, 201), (dag_id, r.status_code, r.text)
-    return r.json()["dag_run_id"]
-
-
-def _run_ok(stack: Stack, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
-    runs = stack.wait_for_runs(dag_id, [run_id], timeout=timeout)
-    stack.assert_success(dag_id, runs)
-    return runs[run_id]
-
-
-def _task_states(stack: Stack, dag_id: str, run_id: str) -> dict[str, str]:
-    r = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-    assert r.status_code == 200, (r.status_code, r.text)
-    return {t["task_id"]: t["state"] for t in r.json()["task_instances"]}
-
-
-def _make_champion(stack: Stack) -> None:
-    """What test_distributed_pipeline leaves behind, when it did not run first: its six days curated and a
-    champion trained on them (train_and_promote over REST, ``logical_date: null``)."""
-    missing = [d for d in DAYS if _curated_key(d) not in stack.list_keys(LAKE_BUCKET, _curated_key(d))]
-    run_ids = [
-        _trigger(stack, INGEST, {"dag_run_id": f"it_score_setup_{d}", "logical_date": None, "conf": {"ds": str(d)}})
-        for d in missing
-    ]
-    if run_ids:
-        stack.assert_success(INGEST, stack.wait_for_runs(INGEST, run_ids, timeout=300))
-    conf = {"window_end": WINDOW_END.isoformat(), "reason": "integration scoring setup"}
-    _run_ok(stack, TRAIN, _trigger(stack, TRAIN, {"logical_date": None, "conf": conf}), timeout=360)
 
 
 @pytest.fixture(scope="module")
