@@ -265,6 +265,4 @@ def test_the_summary_and_the_conf_say_which_days_had_labels(make_config):
     assert summary["realized_per_day"] == {iso(1): 0.5, iso(2): None}
     conf = summary["conf"]["drift_summary"]
     assert conf["labelled_days"] == [iso(1), iso(2)] and conf["unscored_days"] == [iso(9)]
-    assert "labelled days" in render_performance(result) and "unscored: " + iso(9) in render_performance(
-        result
-    )
+    assert "labelled days" in render_performance(result) and "unscored: " + iso(9) in render_performance(result)
