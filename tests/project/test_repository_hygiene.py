@@ -82,15 +82,31 @@ def test_placeholders_and_env_references_pass(tmp_path):
 
 
 def test_models_are_loaded_only_from_registry_uris():
-    """Every ``load_model`` call in the library gets a ``models:/`` URI (a registered version or alias),
-    never a run path or file: what serves or scores is what the registry says."""
+    """Every ``load_model`` call in the library loads a registered version: a ``models:/`` URI, or the files
+    ``download_version`` fetched for a version the registry names (a client-bound load: no process-wide registry
+    URI), never a run path or a file of its own: what serves or scores is what the registry says."""
     calls = []
     for path in (ROOT / "include").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "load_model":
-                calls.append((path.name, node))
+        tree = ast.parse(path.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            from_registry = {
+                t.id
+                for n in ast.walk(func)
+                if isinstance(n, ast.Assign)
+                and isinstance(n.value, ast.Call)
+                and getattr(n.value.func, "id", "") == "download_version"
+                for t in n.targets
+                if isinstance(t, ast.Name)
+            }
+            for node in ast.walk(func):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "attr", getattr(node.func, "id", "")) == "load_model"
+                ):
+                    calls.append((path.name, node, from_registry))
     assert calls, "no load_model call found: the check would be vacuous"
-    for name, node in calls:
+    for name, node, from_registry in calls:
         uri = node.args[0] if node.args else next(k.value for k in node.keywords if k.arg == "model_uri")
         first = uri.values[0] if isinstance(uri, ast.JoinedStr) else uri
-        assert isinstance(first, ast.Constant) and str(first.value).startswith("models:/"), (name, ast.unparse(uri))
+        registered = isinstance(first, ast.Constant) and str(first.value).startswith("models:/")
+        assert registered or (isinstance(uri, ast.Name) and uri.id in from_registry), (name, ast.unparse(uri))
