@@ -1,15 +1,22 @@
-"""deploy/kubernetes agrees with the Helm chart, with Kubernetes' own schemas and with the code.
+"""deploy/kubernetes agrees with the official Helm chart, with Kubernetes' own schemas and with the code.
 
-Like tests/integration/test_compose_contract.py for docker-compose.yaml, this reads the files only (no cluster, no
-helm, no network):
+Like tests/integration/test_compose_contract.py for docker-compose.yaml, nothing here needs a cluster, helm or the
+network:
 
-- the chart values (values.yaml, and values.yaml + values-kubernetes-executor.yaml merged as Helm merges them)
-  against the chart's values.schema.json when a copy is present (see CHART_SCHEMA_* below: none could be obtained
-  from a package registry, so that check is SKIPPED here and says so); meanwhile their structure is checked, and
-  every part the chart types as a Kubernetes object (volumes, volumeMounts, env, resources) is validated against
-  the Kubernetes JSON schema of that object;
-- every manifest and pod_template.yaml against the Kubernetes JSON schemas of K8S_VERSION (strict: unknown fields
-  fail), bundled by the kubernetes-validate package;
+- the chart, rendered: scripts/k8s_check.py (`make k8s-check`) renders the official chart offline (helm-python-sdk)
+  with values.yaml (Celery) and with values.yaml + values-kubernetes-executor.yaml + podTemplate (KubernetesExecutor),
+  validates the values against the chart's values.schema.json and every rendered manifest with kubernetes-validate
+  (strict, K8S_VERSION), and fails on a default password in a rendered Job or Secret, on a DEPRECATION WARNING in
+  the NOTES and on an obvious typo; ignored keys are listed as warnings. Both variants must pass with no warning,
+  the rendered objects must carry what the values ask (the worker keys moved to workers.celery, no create-user hook,
+  the pod template), and a mutation per check (a values copy with createUserJob.enabled: true, a deprecated key, a
+  schema-violating value, a manifest-breaking value, a typo) proves each one fails. The chart is test data kept
+  outside the repository: MLOPS_HELM_CHART=<dir>, default ../shared/helm/airflow-chart-1.21.0 (DEFAULT_CHART); when
+  it is missing these tests FAIL and say where to put it. Each variant is rendered once per session (~1 s a render);
+- the values' structure without the chart: top-level keys, the parts the chart types as Kubernetes objects
+  (volumes, volumeMounts, env, resources) against the Kubernetes JSON schema of that object;
+- every manifest of deploy/kubernetes and pod_template.yaml against the Kubernetes JSON schemas of K8S_VERSION
+  (strict: unknown fields fail), bundled by the kubernetes-validate package;
 - a contract with the code: MLOPS_CONFIG is the mounted ConfigMap key and that key holds
   include/config/mlops.compose.yaml; the config's connection ids are AIRFLOW_CONN_* from Secrets; the init Job
   creates the pool named by PROMOTION_POOL with one slot; the buckets are the compose stack's; every secret the code
@@ -22,10 +29,12 @@ helm, no network):
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
 import re
+import shutil
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -36,23 +45,20 @@ from typing import Any
 import pytest
 import yaml
 
+from scripts import k8s_check
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 CONFIG_SOURCE = ROOT / "include" / "config" / "mlops.compose.yaml"  # what the ConfigMap carries, verbatim
 
-# The chart the values target (README: Deploy on Kubernetes) and where its schema would be kept.
-CHART_VERSION = "1.22.0"
-CHART_SCHEMA_PATH = ROOT / "tests" / "schemas" / f"airflow-helm-chart-{CHART_VERSION}" / "values.schema.json"
-# Where the committed copy must come from, when one can be obtained: the chart's chart/values.schema.json
-# (Apache Airflow Helm chart, the release CHART_VERSION). Searched, without a copy: PyPI (apache-airflow 3.3.2 and
-# 2.10.5 sdists: no chart/ inside; no package vendors the chart), npm (no such package), the venv.
-# AIRFLOW_HELM_CHART_SCHEMA=/path/to/values.schema.json runs the check against a copy kept outside the repository.
-CHART_SCHEMA_SOURCE = os.environ.get("AIRFLOW_HELM_CHART_SCHEMA", "")
+# The chart the check renders: the newest released one of ../shared/helm (its README), or MLOPS_HELM_CHART.
+DEFAULT_CHART = k8s_check.DEFAULT_CHART  # ../shared/helm/airflow-chart-1.21.0
+CHART_ENV = "MLOPS_HELM_CHART"
 
-K8S_VERSION = "1.33.0"  # the Kubernetes version whose JSON schemas the manifests are validated against
+K8S_VERSION = k8s_check.K8S_VERSION  # the Kubernetes version whose JSON schemas the manifests are validated against
 
 IMAGE_ROOT = "/usr/local/airflow"  # where the Dockerfile puts the project
-VALUES_FILES = {"celery": ("values.yaml",), "kubernetes": ("values.yaml", "values-kubernetes-executor.yaml")}
+VALUES_FILES = {variant: files for variant, (files, _) in k8s_check.VARIANTS.items()}
 MANIFEST_FILES = ("pipeline-config.yaml", "mlflow.yaml", "airflow-init-job.yaml", "training-worker.yaml")
 SECRETS_FILE = "secrets.example.yaml"  # pragma: allowlist secret
 POD_TEMPLATE_FILE = "pod_template.yaml"
@@ -65,50 +71,197 @@ def _docs(name: str) -> list[dict]:
     return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
 
 
-def helm_merge(base: Any, over: Any) -> Any:
-    """Helm's merge of values files: maps merge key by key, anything else is replaced, null removes the key."""
-    if not (isinstance(base, dict) and isinstance(over, dict)):
-        return copy.deepcopy(over)
-    merged = copy.deepcopy(base)
-    for key, value in over.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = helm_merge(merged.get(key), value) if key in merged else copy.deepcopy(value)
-    return merged
-
-
 def values_of(variant: str) -> dict:
+    """The variant's values files merged as `helm -f a -f b` merges them (k8s_check.helm_merge)."""
     merged: dict = {}
     for name in VALUES_FILES[variant]:
-        merged = helm_merge(merged, yaml.safe_load((DEPLOY / name).read_text()))
+        merged = k8s_check.helm_merge(merged, yaml.safe_load((DEPLOY / name).read_text()))
     return merged
 
 
-# --- the chart's schema -------------------------------------------------------------------------------------------
+# --- the chart, rendered (scripts/k8s_check.py) ---------------------------------------------------------------
 
 
-def _chart_schema() -> dict | None:
-    for path in (CHART_SCHEMA_PATH, Path(CHART_SCHEMA_SOURCE) if CHART_SCHEMA_SOURCE else None):
-        if path is not None and path.is_file():
-            return json.loads(path.read_text())
-    return None
+def chart_path() -> Path:
+    """MLOPS_HELM_CHART (relative to the repository's root), else DEFAULT_CHART."""
+    return ROOT / os.environ[CHART_ENV] if os.environ.get(CHART_ENV) else DEFAULT_CHART
+
+
+@cache
+def _chart():
+    path = chart_path()
+    if not (path / "Chart.yaml").is_file():
+        pytest.fail(
+            f"no Airflow Helm chart at {path}: these tests render it. Put the chart there (the repository's sibling "
+            f"../shared/helm/ holds it in CI) or set {CHART_ENV}=<dir> to a chart from "
+            "`helm pull apache-airflow/airflow --version 1.21.0 --untar`",
+            pytrace=False,
+        )
+    return k8s_check.load_chart(path)
+
+
+@cache
+def _refs() -> frozenset[str]:
+    return k8s_check.values_references(_chart())
+
+
+@cache
+def report_of(variant: str) -> k8s_check.Report:
+    """The check of deploy/kubernetes's values, rendered once per session."""
+    return k8s_check.check(_chart(), variant, k8s_check.sources_of(variant), _refs())
+
+
+def _rendered(variant: str) -> dict[tuple[str, str], dict]:
+    return {(d["kind"], d["metadata"]["name"]): d for _, d in report_of(variant).documents}
+
+
+def _mutated_report(mutate: Callable[[dict], None], variant: str = "celery") -> k8s_check.Report:
+    sources = copy.deepcopy(k8s_check.sources_of(variant))
+    mutate(sources[0][1])  # values.yaml's copy
+    return k8s_check.check(_chart(), variant, sources, _refs())
 
 
 @pytest.mark.parametrize("variant", sorted(VALUES_FILES))
-def test_values_validate_against_the_charts_schema(variant: str):
-    schema = _chart_schema()
-    if schema is None:
-        pytest.skip(
-            f"NOT DONE: no copy of the Airflow Helm chart {CHART_VERSION}'s values.schema.json could be obtained "
-            f"offline (not on PyPI or npm); put it at {CHART_SCHEMA_PATH.relative_to(ROOT)} or set "
-            "AIRFLOW_HELM_CHART_SCHEMA. test_values_structure checks what it can meanwhile."
-        )
-    import jsonschema
+def test_the_chart_renders_our_values_cleanly(variant: str):
+    report = report_of(variant)
+    assert report.manifests > 0
+    assert report.findings == [], "\n".join(f.line() for f in report.findings)
+    assert k8s_check.format_report(_chart(), report).endswith(f"{variant}: ok")
 
-    assert schema.get("$schema", "").startswith("http://json-schema.org/draft-07/"), schema.get("$schema")
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(values_of(variant)), key=lambda e: list(e.path))
-    assert not errors, "\n".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+
+def test_the_rendered_chart_does_what_the_values_ask():
+    celery, kubernetes = _rendered("celery"), _rendered("kubernetes")
+    values = values_of("celery")
+    worker = celery[("Deployment", "mlops-worker")]  # a Deployment: workers.celery.persistence.enabled is false
+    assert worker["spec"]["replicas"] == values["workers"]["celery"]["replicas"]
+    assert worker["spec"]["template"]["spec"]["containers"][0]["resources"] == values["workers"]["celery"]["resources"]
+    assert ("StatefulSet", "mlops-worker") not in celery
+    for rendered in (celery, kubernetes):
+        assert not [key for key in rendered if "create-user" in key[1]], "the chart's create-user hook is off"
+        assert ("Job", "mlops-run-airflow-migrations") in rendered, "the chart migrates the DB (the init Job waits)"
+        image = rendered[("Deployment", "mlops-scheduler")]["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"{values['defaultAirflowRepository']}:{values['defaultAirflowTag']}"
+    assert not [key for key in kubernetes if key[1] == "mlops-worker"], "no Celery worker with the KubernetesExecutor"
+    pod_template = kubernetes[("ConfigMap", "mlops-config")]["data"]["pod_template_file.yaml"]
+    assert yaml.safe_load(pod_template) == _docs(POD_TEMPLATE_FILE)[0], "podTemplate is pod_template.yaml's text"
+
+
+def test_the_values_name_the_locked_airflow():
+    pin = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M).group(1)
+    values = values_of("celery")
+    assert values["airflowVersion"] == pin, f"airflowVersion {values['airflowVersion']} != requirements.lock {pin}"
+    assert values["defaultAirflowTag"].startswith(f"{pin}-"), values["defaultAirflowTag"]
+    assert values["images"]["airflow"]["tag"] == values["defaultAirflowTag"]
+
+
+def _finding(report: k8s_check.Report, check: str, key: str) -> k8s_check.Finding:
+    found = [f for f in report.findings if f.check == check and f.key == key]
+    assert found, f"no {check} finding for {key}:\n" + "\n".join(f.line() for f in report.findings)
+    return found[0]
+
+
+def test_a_default_password_is_caught():
+    report = _mutated_report(lambda v: v["createUserJob"].update(enabled=True, serviceAccount={"create": True}))
+    job = _finding(report, "default-password", "Job/mlops-create-user container create-user")
+    assert job.failure and job.where == "templates/jobs/create-user-job.yaml"
+    assert job.message == "literal password argument 'admin' (a known default)"
+    assert _finding(report, "default-password", "createUserJob").where == k8s_check.NOTES
+    assert {f.check for f in report.failures} == {"default-password"}
+
+
+def test_a_deprecated_key_fails_the_command(tmp_path, capsys):
+    """End to end through the command line, on a copy of deploy/kubernetes with a deprecated key."""
+    for path in DEPLOY.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    values = yaml.safe_load((tmp_path / "values.yaml").read_text())
+    values["workers"]["replicas"] = 3
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    argv = ["--chart", str(chart_path()), "--values-dir", str(tmp_path), "--variant", "celery"]
+    assert k8s_check.main(argv) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAIL deprecation: templates/NOTES.txt (values.yaml): workers.replicas: `workers.replicas` has been renamed "
+        "to `workers.celery.replicas`." in out
+    ), out
+    assert "k8s-check: FAILED: celery" in out
+
+
+def test_a_schema_violation_is_caught_with_its_key():
+    report = _mutated_report(lambda v: v["workers"]["celery"].update(replicas="two"))
+    error = _finding(report, "schema", "workers.celery.replicas")
+    assert (error.where, error.message, error.failure) == (
+        "values.yaml",
+        "'two' is not of type 'integer', 'null'",
+        True,
+    )
+    assert report.of("render") and report.manifests == 0, "the chart refuses such values as `helm` does"
+
+
+def test_a_manifest_breaking_value_is_caught():
+    """extraEnv is a string the chart pastes into every Airflow container: the schema cannot see inside it."""
+    report = _mutated_report(lambda v: v.update(extraEnv="- name: X\n  valueFrom: {configMapRef: {name: x}}\n"))
+    assert not report.of("schema") and not report.of("render")
+    invalid = report.of("manifest")
+    assert {f.key for f in invalid} >= {"Deployment/mlops-scheduler", "Deployment/mlops-worker"}
+    scheduler = _finding(report, "manifest", "Deployment/mlops-scheduler")
+    assert scheduler.where == "templates/scheduler/scheduler-deployment.yaml" and scheduler.failure
+    assert "valueFrom: Additional properties are not allowed ('configMapRef' was unexpected)" in scheduler.message
+
+
+def test_ignored_keys_are_listed_and_a_typo_fails():
+    def mutate(v: dict) -> None:
+        v.update(executer="CeleryExecutor", mlopsNote="x")  # top-level extras pass the chart's schema
+        v["createUserJob"]["defaultUser"] = {"enabled": False}  # the key this repository once relied on
+
+    report = _mutated_report(mutate)
+    typo = _finding(report, "typo", "executer")
+    assert typo.failure and typo.message == "not a key of the chart: did you mean executor?"
+    assert not _finding(report, "unknown-key", "mlopsNote").failure
+    unread = _finding(report, "unread-key", "createUserJob.defaultUser.enabled")
+    assert not unread.failure and unread.where == "values.yaml"
+    assert [f.check for f in report.failures] == ["typo"]
+
+
+def _job(kind: str, name: str, args: list[str]) -> dict:
+    pod = {"spec": {"containers": [{"name": "c", "args": args}]}}
+    spec = {"jobTemplate": {"spec": {"template": pod}}} if kind == "CronJob" else {"template": pod}
+    return {"kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def test_default_passwords_in_rendered_objects():
+    """What the chart could render, built by hand: which Jobs and Secrets carry a default password."""
+    encoded = base64.b64encode(b"postgres").decode()
+    docs = [
+        ("t.yaml", {"kind": "Secret", "metadata": {"name": "b64"}, "data": {"password": encoded, "blob": "//79"}}),
+        ("t.yaml", {"kind": "Secret", "metadata": {"name": "url"}, "stringData": {"c": "redis://:redis@r:6379/0"}}),
+        ("t.yaml", {"kind": "Secret", "metadata": {"name": "ok"}, "stringData": {"c": "redis://:Zq9@r:6379/0"}}),
+        ("t.yaml", _job("Job", "long-flag", ["airflow", "connections", "add", "x", "--password=hunter2"])),
+        ("t.yaml", _job("CronJob", "users", ["bash", "-c", "exec \\\nairflow users create -u a -p admin"])),
+        ("t.yaml", _job("Job", "port", ["bash", "-c", "pg_isready -h db -p 5432"])),  # -p is a port here
+        ("t.yaml", _job("Job", "from-env", ["airflow", "users", "create", "-p", "$ADMIN_PASSWORD"])),
+    ]
+    found = {(f.key, f.message) for f in k8s_check.default_passwords(docs, notes="")}
+    assert found == {
+        ("Secret/b64[password]", "a known default"),
+        ("Secret/url[c]", "a known default"),
+        ("Job/long-flag container c", "literal password argument 'hunter2'"),
+        ("CronJob/users container c", "literal password argument 'admin' (a known default)"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("chart", "says"),
+    [("missing", "no chart at"), ("empty", "has no Chart.yaml"), ("not-airflow", "without the Airflow schema")],
+)
+def test_a_bad_chart_path_says_what_to_pass(tmp_path, capsys, chart: str, says: str):
+    path = tmp_path / chart
+    if chart != "missing":
+        path.mkdir()
+    if chart == "not-airflow":
+        (path / "Chart.yaml").write_text("apiVersion: v2\nname: other\nversion: 0.1.0\n")
+    assert k8s_check.main(["--chart", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "pass --chart <dir>" in err and "helm pull apache-airflow/airflow" in err, err
 
 
 # The chart's top-level values these files may set (the chart's parameters reference); a typo fails here even
@@ -122,6 +275,13 @@ CHART_TOP_LEVEL = {
     "tolerations", "affinity", "securityContexts", "uid", "gid",
 }  # fmt: skip
 COMPONENTS = ("scheduler", "dagProcessor", "triggerer", "apiServer", "workers", "statsd", "migrateDatabaseJob")
+
+
+def component_resources(values: dict, component: str) -> dict:
+    """A component's resources; the Celery workers' are under workers.celery (workers.resources is deprecated)."""
+    return (values["workers"]["celery"] if component == "workers" else values[component])["resources"]
+
+
 EXECUTORS = {"CeleryExecutor", "KubernetesExecutor", "CeleryExecutor,KubernetesExecutor", "CeleryKubernetesExecutor"}
 
 
@@ -170,7 +330,7 @@ def test_values_structure(variant: str):
     for i, var in enumerate(values.get("env", [])):
         errors += [f"env[{i}] {e}" for e in k8s_object_errors(var, "io.k8s.api.core.v1.EnvVar")]
     for component in COMPONENTS:
-        resources = values[component]["resources"]
+        resources = component_resources(values, component)
         errors += [
             f"{component}.resources {e}"
             for e in k8s_object_errors(resources, "io.k8s.api.core.v1.ResourceRequirements")
@@ -443,7 +603,7 @@ def check_components(b: dict) -> None:
     assert values["triggerer"]["enabled"] is True and values["dagProcessor"]["enabled"] is True
     assert values["airflowVersion"].startswith("3."), "Airflow 3: the apiServer, not the webserver"
     for component in COMPONENTS:
-        resources = values[component]["resources"]
+        resources = component_resources(values, component)
         assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"], (
             f"{component}: requests and a memory limit"
         )
