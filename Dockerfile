@@ -10,7 +10,11 @@
 # container, install pytest into it first at the dev lock's pin (the $(...) runs on the host):
 #   docker compose exec airflow-scheduler pip install "$(grep '^pytest==' requirements-dev.lock)"
 #   docker compose exec airflow-scheduler python -m pytest -p no:cacheprovider .astro/test_dag_integrity_default.py
-FROM apache/airflow:3.3.2-python3.11
+# AIRFLOW_BASE_IMAGE: the official image by default. On a machine that cannot pull it, deploy/podman/build-images.sh
+# builds a stand-in from Debian packages (deploy/podman/airflow-base.Containerfile says what of the official image it
+# keeps) and passes it here: nothing below changes with the base.
+ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.11
+FROM ${AIRFLOW_BASE_IMAGE}
 
 # --- OS packages (packages.txt: one Debian package per line, # comments allowed) -------------------
 USER root
@@ -53,6 +57,7 @@ COPY --chown=airflow:0 dags/ /usr/local/airflow/dags/
 COPY --chown=airflow:0 plugins/ /usr/local/airflow/plugins/
 COPY --chown=airflow:0 include/ /usr/local/airflow/include/
 COPY --chown=airflow:0 scripts/ensure_admin.sh /usr/local/airflow/scripts/ensure_admin.sh
+COPY --chown=airflow:0 scripts/after_migrations.sh /usr/local/airflow/scripts/after_migrations.sh
 COPY --chown=airflow:0 .astro/ /usr/local/airflow/.astro/
 # the DAG integrity checks the .astro file runs (it imports them; the rest of tests/ stays out of the image, and so
 # does the dev-only support package mlops_dev/: tests/integration/test_compose_contract.py checks both)
@@ -64,3 +69,11 @@ COPY --chown=airflow:0 pyproject.toml /usr/local/airflow/pyproject.toml
 RUN python -m compileall -q dags plugins include \
     && mkdir -p "${AIRFLOW_HOME}/logs" \
     && chmod g+w "${AIRFLOW_HOME}/logs"
+
+# The DAG integrity check (.astro/test_dag_integrity_default.py) runs here, on the image as built: a DAG that does
+# not import, or imports a heavy library at parse time, fails the build. pytest, at the dev lock's pin, goes to a
+# scratch directory that the same step removes, so the image keeps the runtime packages only.
+RUN --mount=type=bind,source=requirements-dev.lock,target=/tmp/requirements-dev.lock \
+    pip install --no-cache-dir --quiet --target /tmp/integrity "$(grep '^pytest==' /tmp/requirements-dev.lock)" \
+    && PYTHONPATH="/tmp/integrity:${PYTHONPATH}" python -m pytest -q -p no:cacheprovider .astro/test_dag_integrity_default.py \
+    && rm -rf /tmp/integrity

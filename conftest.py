@@ -39,13 +39,17 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test carries a layer marker, taken from its folder when not set explicitly; the integration tests keep
-    their file order under pytest-randomly (below)."""
+    """Every test carries a layer marker, taken from its folder when not set explicitly; the integration and
+    container tests keep their file order under pytest-randomly (below)."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if any(m.name in ("unit", "e2e", "integrity", "integration", "browser") for m in item.iter_markers()):
+        if any(
+            m.name in ("unit", "e2e", "integrity", "integration", "browser", "containers") for m in item.iter_markers()
+        ):
             continue
-        if "integration" in parts:
+        if "containers" in parts:
+            item.add_marker(pytest.mark.containers)
+        elif "integration" in parts:
             item.add_marker(pytest.mark.integration)
         elif "browser" in parts:
             item.add_marker(pytest.mark.browser)
@@ -55,13 +59,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integrity)
         else:
             item.add_marker(pytest.mark.unit)
+
     # The integration tests are steps on one shared stack (test_a ingests the days test_b trains on; a module reads
     # what an earlier one left). pytest-randomly has shuffled the suite before this hook runs: every other test
     # stays in its random order, the integration tests run last in their file order (path, then line; a
     # parametrized test's cases keep the shuffled order among themselves, they share nothing).
-    steps = [item for item in items if "integration" in Path(str(item.fspath)).parts]
+    # The compose smoke test (tests/containers) is steps on one compose project in the same way.
+    def stepwise(item: pytest.Item) -> bool:
+        return bool({"integration", "containers"} & set(Path(str(item.fspath)).parts))
+
+    steps = [item for item in items if stepwise(item)]
     if steps:
-        others = [item for item in items if "integration" not in Path(str(item.fspath)).parts]
+        others = [item for item in items if not stepwise(item)]
         items[:] = others + sorted(steps, key=lambda item: (str(item.fspath), item.location[1] or 0))
 
 

