@@ -52,12 +52,15 @@ if [[ ${rebuild} == 1 ]] || ! podman image exists "${base}"; then
     timed "${base}" build_base
 fi
 
-# The stand-ins are independent of each other: built side by side (the output of each is its own log).
+# The stand-ins are independent of each other: built side by side (the output of each is its own log); one that
+# fails side by side (seen once on a cold podman store) is built again alone before the script gives up.
 logs="$(mktemp -d)"
 pids=()
+declare -A specs
 standin() {  # standin NAME IMAGE CONTAINERFILE [ARGS...]
     local name="$1"
     shift
+    specs["${name}"]="$(printf '%q ' "$@")"
     timed "$1" build "$@" >"${logs}/${name}.log" 2>&1 &
     pids+=("$!:${name}")
 }
@@ -67,16 +70,21 @@ standin postgres localhost/mlops-postgres-standin:bookworm deploy/podman/postgre
 standin redis localhost/mlops-redis-standin:bookworm deploy/podman/redis.Containerfile
 standin s3 localhost/mlops-s3-standin:bookworm deploy/podman/s3.Containerfile
 standin prometheus localhost/mlops-prometheus-standin:bookworm deploy/podman/prometheus.Containerfile
-failed=0
+retry=()
 for entry in "${pids[@]}"; do
-    if ! wait "${entry%%:*}"; then
-        echo "build-images: the ${entry#*:} stand-in failed:" >&2
-        failed=1
+    name="${entry#*:}"
+    if wait "${entry%%:*}"; then
+        grep '^built ' "${logs}/${name}.log"
+    else
+        echo "build-images: the ${name} stand-in failed side by side; building it again alone. Its log:" >&2
+        tail -n 30 "${logs}/${name}.log" >&2
+        retry+=("${name}")
     fi
-    cat "${logs}/${entry#*:}.log"
 done
 rm -rf "${logs}"
-[[ ${failed} == 0 ]] || exit 1
+for name in "${retry[@]}"; do
+    eval "timed ${specs[${name}]%% *} build ${specs[${name}]}"
+done
 
 timed "${project_image}" build "${project_image}" Dockerfile \
     --build-arg "AIRFLOW_BASE_IMAGE=localhost/mlops-airflow-base:${airflow_version}"
